@@ -1,0 +1,213 @@
+use std::ffi::CString;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+
+use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use nix::unistd::{lseek, Whence};
+
+use crate::uapi;
+use crate::{Error, Result};
+
+/// The kernel keeps at most this many bytes of a buffer's name, including the terminating NUL.
+pub const DMA_BUF_NAME_LEN: usize = 32;
+
+/// The direction of a CPU access bracketed by [`DmaBuf::begin_cpu_access`] / [`DmaBuf::end_cpu_access`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuAccess {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+impl CpuAccess {
+    fn sync_flags(self) -> u64 {
+        match self {
+            CpuAccess::Read => uapi::DMA_BUF_SYNC_READ,
+            CpuAccess::Write => uapi::DMA_BUF_SYNC_WRITE,
+            CpuAccess::ReadWrite => uapi::DMA_BUF_SYNC_READ | uapi::DMA_BUF_SYNC_WRITE,
+        }
+    }
+}
+
+/// An owned dma-buf file descriptor and the size it was allocated with.
+#[derive(Debug)]
+pub struct DmaBuf {
+    fd: OwnedFd,
+    len: u64,
+}
+
+impl DmaBuf {
+    pub(crate) fn from_parts(fd: OwnedFd, len: u64) -> Self {
+        Self { fd, len }
+    }
+
+    /// Takes ownership of a dma-buf fd received from elsewhere (over binder, say); its size is
+    /// what the kernel reports for the file, whole pages.
+    pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        let end = lseek(&fd, 0, Whence::SeekEnd).map_err(|errno| Error::Ioctl { op: "lseek", errno })?;
+        lseek(&fd, 0, Whence::SeekSet).map_err(|errno| Error::Ioctl { op: "lseek", errno })?;
+        Ok(Self { fd, len: end as u64 })
+    }
+
+    /// The size requested at allocation (or the file size for a received buffer).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    /// Names the buffer for debugging tools (`/sys/kernel/debug/dma_buf/bufinfo`, `dmabuf_dump`).
+    /// The kernel keeps [`DMA_BUF_NAME_LEN`]` - 1` bytes; a longer name is cut at a character
+    /// boundary here so that what the kernel stores stays valid UTF-8.
+    pub fn set_name(&self, name: &str) -> Result<()> {
+        let kept = truncate_at_char_boundary(name, DMA_BUF_NAME_LEN - 1);
+        let c_name = CString::new(kept).map_err(|_| Error::NameHasNul(name.to_owned()))?;
+        // SAFETY: the fd is an open dma-buf and `c_name` is a NUL-terminated string that outlives
+        // the call; the kernel copies at most DMA_BUF_NAME_LEN bytes from it.
+        unsafe { uapi::dma_buf_set_name(self.fd.as_raw_fd(), c_name.as_ptr()) }
+            .map_err(|errno| Error::Ioctl { op: "DMA_BUF_SET_NAME", errno })?;
+        Ok(())
+    }
+
+    pub fn begin_cpu_access(&self, access: CpuAccess) -> Result<()> {
+        self.sync(access.sync_flags() | uapi::DMA_BUF_SYNC_START)
+    }
+
+    pub fn end_cpu_access(&self, access: CpuAccess) -> Result<()> {
+        self.sync(access.sync_flags() | uapi::DMA_BUF_SYNC_END)
+    }
+
+    fn sync(&self, flags: u64) -> Result<()> {
+        let arg = uapi::DmaBufSync { flags };
+        // SAFETY: the fd is an open dma-buf and `arg` is a valid `struct dma_buf_sync` that the
+        // kernel only reads during the call.
+        unsafe { uapi::dma_buf_ioctl_sync(self.fd.as_raw_fd(), &arg) }
+            .map_err(|errno| Error::Ioctl { op: "DMA_BUF_IOCTL_SYNC", errno })?;
+        Ok(())
+    }
+
+    /// Maps the whole buffer read-write and shared.
+    pub fn map(&self) -> Result<Mapping> {
+        let len = usize::try_from(self.len)
+            .ok()
+            .and_then(NonZeroUsize::new)
+            .ok_or(Error::UnmappableSize(self.len))?;
+        // SAFETY: a fresh shared mapping of a file we hold open; it aliases no Rust object, and
+        // `Mapping` unmaps exactly this range once.
+        let ptr = unsafe {
+            mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, &self.fd, 0)
+        }
+        .map_err(|errno| Error::Ioctl { op: "mmap", errno })?;
+        Ok(Mapping { ptr: ptr.cast(), len: len.get() })
+    }
+}
+
+impl AsFd for DmaBuf {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A CPU mapping of a dma-buf. Other processes and devices may write the same memory, so its
+/// contents are read and written through volatile accesses rather than handed out as slices.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Mapping {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The offset of the first byte that differs from `expected`, if any.
+    pub fn find_byte_not_equal_to(&self, expected: u8) -> Option<usize> {
+        (0..self.len).find(|&offset| self.read(offset) != expected)
+    }
+
+    pub fn read(&self, offset: usize) -> u8 {
+        assert!(offset < self.len, "offset {offset} outside a {}-byte mapping", self.len);
+        // SAFETY: offset is inside the live mapping, checked above.
+        unsafe { self.ptr.as_ptr().add(offset).read_volatile() }
+    }
+
+    pub fn write(&mut self, offset: usize, value: u8) {
+        assert!(offset < self.len, "offset {offset} outside a {}-byte mapping", self.len);
+        // SAFETY: offset is inside the live, writable mapping, checked above.
+        unsafe { self.ptr.as_ptr().add(offset).write_volatile(value) }
+    }
+
+    pub fn fill(&mut self, value: u8) {
+        for offset in 0..self.len {
+            self.write(offset, value);
+        }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the range `mmap` returned, unmapped only here.
+        // A failure can only mean the range is already gone; there is nothing to recover.
+        let _ = unsafe { munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+fn truncate_at_char_boundary(s: &str, max_bytes: usize) -> &str {
+    if s.len() <= max_bytes {
+        return s;
+    }
+    let mut end = max_bytes;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_cut_to_the_kernel_limit_without_splitting_a_character() {
+        assert_eq!(truncate_at_char_boundary("short", 31), "short");
+        let long = "x".repeat(40);
+        assert_eq!(truncate_at_char_boundary(&long, 31).len(), 31);
+        // 30 ASCII bytes then a 3-byte character: cutting at 31 would split it.
+        let multibyte = format!("{}€", "a".repeat(30));
+        assert_eq!(truncate_at_char_boundary(&multibyte, 31), "a".repeat(30));
+    }
+
+    #[test]
+    fn sync_flags_match_the_uapi() {
+        assert_eq!(CpuAccess::Read.sync_flags(), 1);
+        assert_eq!(CpuAccess::Write.sync_flags(), 2);
+        assert_eq!(CpuAccess::ReadWrite.sync_flags(), 3);
+    }
+
+    #[test]
+    fn a_memfd_stands_in_for_a_received_buffer_and_maps() {
+        let memfd = nix::sys::memfd::memfd_create(c"dmabuf-test", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .expect("memfd_create");
+        nix::unistd::ftruncate(&memfd, 8192).unwrap();
+        let buf = DmaBuf::from_fd(memfd).unwrap();
+        assert_eq!(buf.len(), 8192);
+        let mut map = buf.map().unwrap();
+        assert_eq!(map.find_byte_not_equal_to(0), None);
+        map.write(4097, 0xa5);
+        assert_eq!(map.find_byte_not_equal_to(0), Some(4097));
+        map.fill(0x5a);
+        assert_eq!(map.find_byte_not_equal_to(0x5a), None);
+    }
+}
