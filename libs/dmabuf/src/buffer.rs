@@ -45,9 +45,13 @@ impl DmaBuf {
     /// Takes ownership of a dma-buf fd received from elsewhere (over binder, say); its size is
     /// what the kernel reports for the file, whole pages.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
-        let end = lseek(&fd, 0, Whence::SeekEnd).map_err(|errno| Error::Ioctl { op: "lseek", errno })?;
+        let end =
+            lseek(&fd, 0, Whence::SeekEnd).map_err(|errno| Error::Ioctl { op: "lseek", errno })?;
         lseek(&fd, 0, Whence::SeekSet).map_err(|errno| Error::Ioctl { op: "lseek", errno })?;
-        Ok(Self { fd, len: end as u64 })
+        Ok(Self {
+            fd,
+            len: end as u64,
+        })
     }
 
     /// The size requested at allocation (or the file size for a received buffer).
@@ -71,8 +75,12 @@ impl DmaBuf {
         let c_name = CString::new(kept).map_err(|_| Error::NameHasNul(name.to_owned()))?;
         // SAFETY: the fd is an open dma-buf and `c_name` is a NUL-terminated string that outlives
         // the call; the kernel copies at most DMA_BUF_NAME_LEN bytes from it.
-        unsafe { uapi::dma_buf_set_name(self.fd.as_raw_fd(), c_name.as_ptr()) }
-            .map_err(|errno| Error::Ioctl { op: "DMA_BUF_SET_NAME", errno })?;
+        unsafe { uapi::dma_buf_set_name(self.fd.as_raw_fd(), c_name.as_ptr()) }.map_err(
+            |errno| Error::Ioctl {
+                op: "DMA_BUF_SET_NAME",
+                errno,
+            },
+        )?;
         Ok(())
     }
 
@@ -88,8 +96,12 @@ impl DmaBuf {
         let arg = uapi::DmaBufSync { flags };
         // SAFETY: the fd is an open dma-buf and `arg` is a valid `struct dma_buf_sync` that the
         // kernel only reads during the call.
-        unsafe { uapi::dma_buf_ioctl_sync(self.fd.as_raw_fd(), &arg) }
-            .map_err(|errno| Error::Ioctl { op: "DMA_BUF_IOCTL_SYNC", errno })?;
+        unsafe { uapi::dma_buf_ioctl_sync(self.fd.as_raw_fd(), &arg) }.map_err(|errno| {
+            Error::Ioctl {
+                op: "DMA_BUF_IOCTL_SYNC",
+                errno,
+            }
+        })?;
         Ok(())
     }
 
@@ -102,10 +114,20 @@ impl DmaBuf {
         // SAFETY: a fresh shared mapping of a file we hold open; it aliases no Rust object, and
         // `Mapping` unmaps exactly this range once.
         let ptr = unsafe {
-            mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, &self.fd, 0)
+            mmap(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                &self.fd,
+                0,
+            )
         }
         .map_err(|errno| Error::Ioctl { op: "mmap", errno })?;
-        Ok(Mapping { ptr: ptr.cast(), len: len.get() })
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len: len.get(),
+        })
     }
 }
 
@@ -138,13 +160,21 @@ impl Mapping {
     }
 
     pub fn read(&self, offset: usize) -> u8 {
-        assert!(offset < self.len, "offset {offset} outside a {}-byte mapping", self.len);
+        assert!(
+            offset < self.len,
+            "offset {offset} outside a {}-byte mapping",
+            self.len
+        );
         // SAFETY: offset is inside the live mapping, checked above.
         unsafe { self.ptr.as_ptr().add(offset).read_volatile() }
     }
 
     pub fn write(&mut self, offset: usize, value: u8) {
-        assert!(offset < self.len, "offset {offset} outside a {}-byte mapping", self.len);
+        assert!(
+            offset < self.len,
+            "offset {offset} outside a {}-byte mapping",
+            self.len
+        );
         // SAFETY: offset is inside the live, writable mapping, checked above.
         unsafe { self.ptr.as_ptr().add(offset).write_volatile(value) }
     }
@@ -198,8 +228,9 @@ mod tests {
 
     #[test]
     fn a_memfd_stands_in_for_a_received_buffer_and_maps() {
-        let memfd = nix::sys::memfd::memfd_create(c"dmabuf-test", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-            .expect("memfd_create");
+        let memfd =
+            nix::sys::memfd::memfd_create(c"dmabuf-test", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+                .expect("memfd_create");
         nix::unistd::ftruncate(&memfd, 8192).unwrap();
         let buf = DmaBuf::from_fd(memfd).unwrap();
         assert_eq!(buf.len(), 8192);

@@ -29,9 +29,17 @@ impl DmaHeap {
             return Err(Error::InvalidHeapName(name.to_owned()));
         }
         let path = dir.join(name);
-        let fd = open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|errno| Error::OpenHeap { path: path.clone(), errno })?;
-        Ok(Self { name: name.to_owned(), fd })
+        let fd =
+            open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|errno| {
+                Error::OpenHeap {
+                    path: path.clone(),
+                    errno,
+                }
+            })?;
+        Ok(Self {
+            name: name.to_owned(),
+            fd,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -48,7 +56,11 @@ impl DmaHeap {
         // SAFETY: `self.fd` is an open dma-heap device and `data` is a live, correctly laid out
         // `struct dma_heap_allocation_data` that the kernel reads and writes only during the call.
         unsafe { uapi::dma_heap_ioctl_alloc(self.fd.as_raw_fd(), &mut data) }.map_err(|errno| {
-            Error::Allocate { heap: self.name.clone(), len, errno }
+            Error::Allocate {
+                heap: self.name.clone(),
+                len,
+                errno,
+            }
         })?;
         // SAFETY: on success the kernel installed a new dma-buf file descriptor in `data.fd` that
         // nothing else owns yet; ownership passes to the `OwnedFd`.

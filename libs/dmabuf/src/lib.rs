@@ -22,12 +22,18 @@ pub enum Error {
     #[error("cannot list {DMA_HEAP_DIR}: {0}")]
     ListHeaps(std::io::Error),
     #[error("allocating {len} bytes from heap {heap:?} failed: {errno}")]
-    Allocate { heap: String, len: u64, errno: nix::Error },
+    Allocate {
+        heap: String,
+        len: u64,
+        errno: nix::Error,
+    },
     #[error("buffer name {0:?} contains a NUL byte")]
     NameHasNul(String),
     #[error("{op} on dma-buf failed: {errno}")]
     Ioctl { op: &'static str, errno: nix::Error },
-    #[error("a dma-buf of {0} bytes cannot be mapped: zero-sized or larger than the address space")]
+    #[error(
+        "a dma-buf of {0} bytes cannot be mapped: zero-sized or larger than the address space"
+    )]
     UnmappableSize(u64),
 }
 
@@ -35,9 +41,9 @@ impl Error {
     /// The kernel's errno behind this error, when the kernel said no.
     pub fn errno(&self) -> Option<nix::Error> {
         match self {
-            Error::OpenHeap { errno, .. } | Error::Allocate { errno, .. } | Error::Ioctl { errno, .. } => {
-                Some(*errno)
-            }
+            Error::OpenHeap { errno, .. }
+            | Error::Allocate { errno, .. }
+            | Error::Ioctl { errno, .. } => Some(*errno),
             _ => None,
         }
     }

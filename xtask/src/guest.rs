@@ -1,0 +1,398 @@
+//! Everything that goes into the VM: static programs, kernel modules, files, and the /init script
+//! that runs a plan and marks its output for the host.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::kernel::Kernel;
+use crate::suites::{GuestStep, Plan, Program};
+use crate::{cmd, paths, prereqs, progress};
+
+pub const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
+const RSBINDER_TOOLS_VERSION: &str = "0.12.0";
+const BUSYBOX: &str = "/bin/busybox";
+
+/// Builds the plan's programs and modules and packs them with /init into a gzipped initramfs.
+pub fn build_initramfs(plan: &Plan, kernel: &Kernel) -> Result<PathBuf> {
+    let root = paths::scratch().join(format!("initramfs-{}", plan.name));
+    if root.exists() {
+        fs::remove_dir_all(&root)?;
+    }
+    for dir in [
+        "bin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "lib/modules",
+        "etc",
+        "data",
+    ] {
+        fs::create_dir_all(root.join(dir))?;
+    }
+    fs::copy(BUSYBOX, root.join("bin/busybox")).context("busybox-static is needed for the VM")?;
+
+    for (name, path) in build_programs(&plan.programs, kernel)? {
+        fs::copy(&path, root.join("bin").join(&name))
+            .with_context(|| format!("installing {}", path.display()))?;
+    }
+    for module in &plan.modules {
+        let ko = build_module(module.source_dir, module.ko, kernel)?;
+        fs::copy(&ko, root.join("lib/modules").join(module.ko))?;
+    }
+    for (from, to) in &plan.files {
+        let dest = root.join(to.trim_start_matches('/'));
+        fs::create_dir_all(dest.parent().unwrap())?;
+        fs::copy(paths::repo().join(from), &dest)
+            .with_context(|| format!("copying {from} into the guest"))?;
+    }
+    let init = root.join("init");
+    fs::write(&init, init_script(plan))?;
+    set_executable(&init)?;
+
+    let image = paths::scratch().join(format!("initramfs-{}.cpio.gz", plan.name));
+    let step = progress::step("initramfs: pack");
+    cmd::run(Command::new("sh").current_dir(&root).arg("-c").arg(format!(
+        "find . -print0 | cpio --null -o -H newc --quiet | gzip -1 > '{}'",
+        image.display()
+    )))?;
+    step.done(&format!("{} KiB", fs::metadata(&image)?.len() / 1024));
+    Ok(image)
+}
+
+fn set_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// Builds every program; returns guest name → host path.
+fn build_programs(programs: &[Program], kernel: &Kernel) -> Result<BTreeMap<String, PathBuf>> {
+    let mut built = BTreeMap::new();
+    let bins: Vec<(&str, &str)> = programs
+        .iter()
+        .filter_map(|p| match p {
+            Program::CargoBin { package, bin } => Some((*package, *bin)),
+            _ => None,
+        })
+        .collect();
+    let tests: Vec<(&str, &str, &str)> = programs
+        .iter()
+        .filter_map(|p| match p {
+            Program::CargoTest {
+                package,
+                test,
+                install_as,
+            } => Some((*package, *test, *install_as)),
+            _ => None,
+        })
+        .collect();
+    if !bins.is_empty() || !tests.is_empty() {
+        let step = progress::step(format!(
+            "guest programs: cargo build --release --target {GUEST_TARGET}"
+        ));
+        if !bins.is_empty() {
+            let mut cargo = guest_cargo("build");
+            for (package, bin) in &bins {
+                cargo.args(["-p", package, "--bin", bin]);
+            }
+            let artifacts = cargo_executables(&mut cargo)?;
+            for (_, bin) in &bins {
+                let path = artifacts
+                    .get(*bin)
+                    .with_context(|| format!("cargo built no binary {bin}"))?;
+                built.insert(bin.to_string(), path.clone());
+            }
+        }
+        for (package, test, install_as) in &tests {
+            let mut cargo = guest_cargo("test");
+            cargo.args(["--no-run", "-p", package]);
+            if *test == "lib" {
+                cargo.arg("--lib");
+            } else {
+                cargo.args(["--test", test]);
+            }
+            let artifacts = cargo_executables(&mut cargo)?;
+            let path = artifacts
+                .values()
+                .next()
+                .with_context(|| format!("cargo built no test {package}/{test}"))?;
+            built.insert(install_as.to_string(), path.clone());
+        }
+        step.done(&format!("{} programs", bins.len() + tests.len()));
+    }
+    for program in programs {
+        match program {
+            Program::RsbinderTool(tool) => {
+                built.insert(tool.to_string(), rsbinder_tool(tool)?);
+            }
+            Program::KernelSelftest { source, install_as } => {
+                built.insert(
+                    install_as.to_string(),
+                    build_selftest(kernel, source, install_as)?,
+                );
+            }
+            Program::CargoBin { .. } | Program::CargoTest { .. } => {}
+        }
+    }
+    Ok(built)
+}
+
+/// Guest builds share one target directory in the cache, so dependencies are built once per
+/// machine rather than once per clone.
+fn guest_cargo(subcommand: &str) -> Command {
+    let mut cargo = Command::new(env_or("CARGO", "cargo"));
+    cargo
+        .current_dir(paths::repo())
+        .env("CARGO_TARGET_DIR", paths::cache().join("guest-target"))
+        .args([
+            subcommand,
+            "--release",
+            "--target",
+            GUEST_TARGET,
+            "--message-format=json-render-diagnostics",
+        ]);
+    cargo
+}
+
+fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Target name → executable path, from cargo's JSON messages.
+fn cargo_executables(cargo: &mut Command) -> Result<BTreeMap<String, PathBuf>> {
+    let mut found = BTreeMap::new();
+    let status = cmd::stream_lines(cargo, |line| {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            return;
+        };
+        if message["reason"] != "compiler-artifact" {
+            return;
+        }
+        if let (Some(name), Some(exe)) = (
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) {
+            found.insert(name.to_owned(), PathBuf::from(exe));
+        }
+    })?;
+    if !status.success() {
+        bail!("cargo build for {GUEST_TARGET} failed ({status})");
+    }
+    Ok(found)
+}
+
+/// rsbinder's service manager and device tool, installed once per version into the cache.
+fn rsbinder_tool(tool: &str) -> Result<PathBuf> {
+    let root = paths::cache().join(format!(
+        "rsbinder-tools-{RSBINDER_TOOLS_VERSION}-{GUEST_TARGET}"
+    ));
+    let path = root.join("bin").join(tool);
+    if path.exists() {
+        return Ok(path);
+    }
+    let step = progress::step(format!(
+        "rsbinder-tools {RSBINDER_TOOLS_VERSION} for the guest"
+    ));
+    cmd::run(
+        Command::new(env_or("CARGO", "cargo"))
+            .args([
+                "install",
+                "--locked",
+                "--quiet",
+                "rsbinder-tools",
+                "--version",
+                RSBINDER_TOOLS_VERSION,
+            ])
+            .args(["--target", GUEST_TARGET, "--root"])
+            .arg(&root),
+    )
+    .context("installing rsbinder-tools (rsb_hub, rsb_device) for the guest")?;
+    step.done("installed");
+    if !path.exists() {
+        bail!("rsbinder-tools {RSBINDER_TOOLS_VERSION} has no {tool}");
+    }
+    Ok(path)
+}
+
+/// A selftest compiled static against the test kernel's own UAPI headers, as kselftest does.
+fn build_selftest(kernel: &Kernel, source: &str, name: &str) -> Result<PathBuf> {
+    let out = paths::scratch().join(name);
+    let source = kernel.tree.join(source);
+    cmd::run(
+        Command::new("gcc")
+            .args(["-static", "-O2", "-Wall", "-Wl,-no-as-needed"])
+            .arg("-I")
+            .arg(kernel.uapi_headers())
+            .arg("-I")
+            .arg(kernel.tree.join("tools/testing/selftests"))
+            .arg("-o")
+            .arg(&out)
+            .arg(&source),
+    )
+    .with_context(|| format!("compiling the selftest {}", source.display()))?;
+    Ok(out)
+}
+
+/// Builds an out-of-tree module from a copy of its directory, so the repository stays clean.
+fn build_module(source_dir: &str, ko: &str, kernel: &Kernel) -> Result<PathBuf> {
+    let tools = prereqs::ensure()?;
+    let build = paths::scratch().join("modules").join(source_dir);
+    if build.exists() {
+        fs::remove_dir_all(&build)?;
+    }
+    fs::create_dir_all(build.parent().unwrap())?;
+    cmd::run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(paths::repo().join(source_dir))
+            .arg(&build),
+    )?;
+    let step = progress::step(format!("kernel module {ko}"));
+    cmd::run_logged(
+        Command::new("make")
+            .arg("-C")
+            .arg(&kernel.tree)
+            .arg(format!("M={}", build.display()))
+            .arg("LLVM=1")
+            .arg(format!("BINDGEN={}", tools.bindgen.display()))
+            .arg(format!(
+                "-j{}",
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            )),
+        &build.join("build.log"),
+        Duration::from_secs(30),
+    )?;
+    let path = build.join(ko);
+    if !path.exists() {
+        bail!("building {source_dir} produced no {ko}");
+    }
+    step.done("built");
+    Ok(path)
+}
+
+/// Quotes `text` for the guest's shell.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+const INIT_PREAMBLE: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+echo "@@GUEST-UP"
+"#;
+
+const INIT_EPILOGUE: &str = r#"echo "@@DMESG-BEGIN"
+dmesg
+echo "@@DMESG-END"
+echo "@@GUEST-DONE"
+poweroff -f
+"#;
+
+/// The guest's /init: runs the plan's steps in order between markers the host parses.
+pub fn init_script(plan: &Plan) -> String {
+    let mut script = String::from(INIT_PREAMBLE);
+    for step in &plan.steps {
+        match step {
+            GuestStep::Check { suite, name, shell } => {
+                let _ = writeln!(
+                    script,
+                    "if out=$( {{ {shell}\n}} 2>&1 ); then echo \"@@CHECK {suite} ok \"{name}; \
+                     else printf '%s\\n' \"$out\"; echo \"@@CHECK {suite} fail \"{name}; fi",
+                    name = quote(name)
+                );
+            }
+            GuestStep::Suite {
+                name,
+                format,
+                shell,
+            } => {
+                let _ = writeln!(
+                    script,
+                    "echo \"@@SUITE-BEGIN {name} {}\"\n( {shell}\n) 2>&1\necho \"@@SUITE-END {name} $?\"",
+                    format.as_str()
+                );
+            }
+            GuestStep::Background { name, shell } => {
+                let _ = writeln!(script, "( {shell}\n) > /tmp/{name}.log 2>&1 &");
+            }
+            GuestStep::Show { shell } => {
+                let _ = writeln!(script, "{shell}");
+            }
+        }
+    }
+    script.push_str(INIT_EPILOGUE);
+    script
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Format;
+    use crate::suites::{check, suite};
+
+    fn plan_with(steps: Vec<GuestStep>) -> Plan {
+        Plan {
+            name: "unit",
+            programs: vec![],
+            modules: vec![],
+            files: vec![],
+            steps,
+            kernel_args: vec![],
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// Runs the generated script's step section on the host's sh, which is enough to prove the
+    /// markers and quoting come out as the host parser expects.
+    fn run_steps(steps: Vec<GuestStep>) -> String {
+        let script = init_script(&plan_with(steps));
+        let body = script
+            .strip_prefix(INIT_PREAMBLE)
+            .unwrap()
+            .strip_suffix(INIT_EPILOGUE)
+            .unwrap();
+        let out = Command::new("sh").arg("-c").arg(body).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn checks_report_pass_and_fail_with_names_quoted() {
+        let out = run_steps(vec![
+            check("testbed", "it's true", "true"),
+            check("testbed", "fails loudly", "echo why; false"),
+        ]);
+        assert_eq!(
+            out,
+            "@@CHECK testbed ok it's true\nwhy\n@@CHECK testbed fail fails loudly\n"
+        );
+    }
+
+    #[test]
+    fn suites_are_bracketed_with_their_exit_status() {
+        let out = run_steps(vec![suite(
+            "s",
+            Format::Tap,
+            "echo 'ok 1 a'; echo oops >&2; exit 3",
+        )]);
+        assert_eq!(out, "@@SUITE-BEGIN s tap\nok 1 a\noops\n@@SUITE-END s 3\n");
+    }
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(quote("a'b"), r"'a'\''b'");
+    }
+}

@@ -1,0 +1,270 @@
+//! The test-bed kernel: Debian's linux-source-6.12 plus the repository's config fragment and
+//! patches, built with LLVM=1 and cached outside the clone under a key of everything that went in.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::prereqs::{self, Tools};
+use crate::{cmd, paths, progress};
+
+const SOURCE_PACKAGE: &str = "linux-source-6.12";
+const SOURCE_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
+/// Marks a finished build; a directory without it is a build that was cut off.
+const COMPLETE_MARK: &str = ".dmaheap-build-complete";
+
+/// A built kernel tree, usable as KDIR for out-of-tree modules.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    pub tree: PathBuf,
+}
+
+impl Kernel {
+    pub fn bzimage(&self) -> PathBuf {
+        self.tree.join("arch/x86/boot/bzImage")
+    }
+
+    /// The sanitized UAPI headers (`make headers_install`), for user-space test programs.
+    pub fn uapi_headers(&self) -> PathBuf {
+        self.tree.join("usr/include")
+    }
+}
+
+fn kernel_dir() -> PathBuf {
+    paths::repo().join("xtask/kernel")
+}
+
+fn fragment() -> PathBuf {
+    kernel_dir().join("testbed.config")
+}
+
+fn patches() -> Result<Vec<PathBuf>> {
+    let mut list: Vec<PathBuf> = fs::read_dir(kernel_dir().join("patches"))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    list.retain(|p| p.extension().is_some_and(|e| e == "patch"));
+    list.sort();
+    Ok(list)
+}
+
+/// Everything that decides what the build produces, in a stable text form.
+fn build_inputs(tools: &Tools) -> Result<String> {
+    let mut text = String::new();
+    writeln!(
+        text,
+        "source {SOURCE_PACKAGE} {}",
+        prereqs::debian_package_version(SOURCE_PACKAGE)?
+    )?;
+    writeln!(
+        text,
+        "fragment {}",
+        hex(&Sha256::digest(fs::read(fragment())?))
+    )?;
+    for patch in patches()? {
+        writeln!(
+            text,
+            "patch {} {}",
+            patch.file_name().unwrap().to_string_lossy(),
+            hex(&Sha256::digest(fs::read(&patch)?))
+        )?;
+    }
+    writeln!(
+        text,
+        "clang {}",
+        prereqs::tool_version("clang", "--version")?
+    )?;
+    writeln!(
+        text,
+        "rustc {}",
+        prereqs::tool_version("rustc", "--version")?
+    )?;
+    writeln!(
+        text,
+        "bindgen {}",
+        prereqs::tool_version(&tools.bindgen.to_string_lossy(), "--version")?
+    )?;
+    Ok(text)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Returns the cached kernel for the current inputs, building it first when there is none.
+pub fn ensure() -> Result<Kernel> {
+    let tools = prereqs::ensure()?;
+    let inputs = build_inputs(tools)?;
+    let key = &hex(&Sha256::digest(inputs.as_bytes()))[..16];
+    let root = paths::cache().join("kernel");
+    let tree = root.join(format!("linux-6.12-{key}"));
+    let kernel = Kernel { tree: tree.clone() };
+    if tree.join(COMPLETE_MARK).exists() {
+        let step = progress::step(format!("kernel {key}"));
+        step.done(&format!("cached at {}", tree.display()));
+        return Ok(kernel);
+    }
+    progress::note(format!(
+        "kernel inputs (key {key}):\n{}",
+        inputs.trim_end().replace('\n', "\n      ")
+    ));
+    if tree.exists() {
+        progress::note("removing an unfinished build");
+        fs::remove_dir_all(&tree)?;
+    }
+    fs::create_dir_all(&tree)?;
+    build(&tree, tools)
+        .with_context(|| format!("building the test kernel in {}", tree.display()))?;
+    fs::write(tree.join(COMPLETE_MARK), &inputs)?;
+    remove_other_builds(&root, &tree);
+    Ok(kernel)
+}
+
+fn make(tree: &Path, tools: &Tools) -> Command {
+    let mut make = Command::new("make");
+    make.current_dir(tree)
+        .arg("LLVM=1")
+        .arg(format!("BINDGEN={}", tools.bindgen.display()));
+    make
+}
+
+fn build(tree: &Path, tools: &Tools) -> Result<()> {
+    let step = progress::step("kernel: unpack linux-source-6.12");
+    cmd::run(
+        Command::new("tar")
+            .args(["-xf", SOURCE_TARBALL, "--strip-components=1", "-C"])
+            .arg(tree),
+    )?;
+    step.done("unpacked");
+
+    let step = progress::step("kernel: apply patches");
+    let patches = patches()?;
+    for patch in &patches {
+        cmd::run(
+            Command::new("patch")
+                .current_dir(tree)
+                .args(["-p1", "--batch", "--forward", "--quiet", "-i"])
+                .arg(patch),
+        )
+        .with_context(|| format!("patch {} does not apply", patch.display()))?;
+    }
+    step.done(&format!("{} applied", patches.len()));
+
+    let step = progress::step("kernel: configure");
+    let log = tree.join("dmaheap-config.log");
+    cmd::run_logged(
+        make(tree, tools).arg("tinyconfig"),
+        &log,
+        Duration::from_secs(60),
+    )?;
+    cmd::run_logged(
+        Command::new("scripts/kconfig/merge_config.sh")
+            .current_dir(tree)
+            .env("LLVM", "1")
+            .args(["-m", ".config", "kernel/configs/kvm_guest.config"])
+            .arg(fragment()),
+        &log,
+        Duration::from_secs(60),
+    )?;
+    cmd::run_logged(
+        make(tree, tools).arg("olddefconfig"),
+        &log,
+        Duration::from_secs(60),
+    )?;
+    let missing = options_that_did_not_stick(
+        &fs::read_to_string(fragment())?,
+        &fs::read_to_string(tree.join(".config"))?,
+    );
+    if !missing.is_empty() {
+        bail!(
+            "these options from {} did not survive olddefconfig (a dependency is missing):\n  {}",
+            fragment().display(),
+            missing.join("\n  ")
+        );
+    }
+    step.done("fragment applied, every option checked");
+
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let step = progress::step(format!(
+        "kernel: build bzImage and modules (-j{jobs}, about 9 minutes on 2 cores)"
+    ));
+    cmd::run_logged(
+        make(tree, tools)
+            .arg(format!("-j{jobs}"))
+            .args(["bzImage", "modules"]),
+        &tree.join("dmaheap-build.log"),
+        Duration::from_secs(60),
+    )?;
+    step.done("built");
+
+    let step = progress::step("kernel: install UAPI headers");
+    cmd::run_logged(
+        make(tree, tools).arg("headers_install"),
+        &tree.join("dmaheap-headers.log"),
+        Duration::from_secs(60),
+    )?;
+    step.done("installed");
+    Ok(())
+}
+
+/// Lines `CONFIG_X=value` of the fragment that `.config` does not carry exactly.
+fn options_that_did_not_stick(fragment: &str, config: &str) -> Vec<String> {
+    fragment
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("CONFIG_"))
+        .filter(|wanted| !config.lines().any(|have| have.trim() == *wanted))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Builds under older keys are a few GiB each and are never used again.
+fn remove_other_builds(root: &Path, keep: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path != keep
+            && path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("linux-"))
+        {
+            progress::note(format!("removing old kernel build {}", path.display()));
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_missing_from_the_config_are_reported() {
+        let fragment = "# comment\nCONFIG_A=y\nCONFIG_B=\"\"\nCONFIG_C=64\n";
+        let config = "CONFIG_A=y\nCONFIG_B=\"\"\n# CONFIG_C is not set\n";
+        assert_eq!(
+            options_that_did_not_stick(fragment, config),
+            ["CONFIG_C=64"]
+        );
+        assert!(
+            options_that_did_not_stick(fragment, "CONFIG_A=y\nCONFIG_B=\"\"\nCONFIG_C=64\n")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_repository_fragment_and_patches_are_found() {
+        assert!(fs::read_to_string(fragment())
+            .unwrap()
+            .contains("CONFIG_DMABUF_HEAPS=y"));
+        assert!(!patches().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,226 @@
+//! `cargo xtask`: the project's automation. `demo` boots the test bed and shows what the project
+//! does; `test` runs every host check and every VM suite and ends with `N passed, N failed`.
+
+mod cmd;
+mod guest;
+mod kernel;
+mod paths;
+mod prereqs;
+mod progress;
+mod report;
+mod suites;
+mod vm;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use report::{Outcome, TestResult, Totals};
+use vm::{Echo, VmOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "dmaheap-hal automation: test-bed kernel, VM, demo and tests"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Boot the test bed and show what the project does (the main job).
+    Demo {
+        #[command(flatten)]
+        vm: VmFlags,
+    },
+    /// Host tests, clippy and rustfmt, then every VM suite; ends with `N passed, N failed`.
+    Test {
+        /// Only the host checks.
+        #[arg(long, conflicts_with = "vm_only")]
+        host_only: bool,
+        /// Only the VM suites.
+        #[arg(long)]
+        vm_only: bool,
+        #[command(flatten)]
+        vm: VmFlags,
+    },
+    /// Install prerequisites and build (or find cached) the test kernel; print its tree (KDIR).
+    Kernel,
+}
+
+#[derive(clap::Args)]
+struct VmFlags {
+    /// Boot with KVM instead of TCG (nested KVM hangs on the project's machines).
+    #[arg(long)]
+    kvm: bool,
+}
+
+impl VmFlags {
+    fn options(&self) -> VmOptions {
+        VmOptions { kvm: self.kvm }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Task::Demo { vm } => demo(vm.options()),
+        Task::Test {
+            host_only,
+            vm_only,
+            vm,
+        } => test(!vm_only, !host_only, vm.options()),
+        Task::Kernel => kernel::ensure().map(|k| {
+            println!("{}", k.tree.display());
+            true
+        }),
+    };
+    progress::print_timings();
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_plan(plan: &suites::Plan, options: VmOptions, echo: Echo) -> Result<vm::VmRun> {
+    let kernel = kernel::ensure()?;
+    let initramfs = guest::build_initramfs(plan, &kernel)?;
+    vm::boot(&kernel, &initramfs, plan, options, echo)
+}
+
+fn demo(options: VmOptions) -> Result<bool> {
+    prereqs::ensure()?;
+    let plan = suites::demo_plan();
+    let run = run_plan(&plan, options, Echo::Readable)?;
+    let totals = Totals::of(&run.results);
+    println!(
+        "\nDemo summary: {totals} (full console: {})",
+        run.console_log.display()
+    );
+    for failed in run.results.iter().filter(|r| r.outcome == Outcome::Failed) {
+        println!("  FAILED {}: {}", failed.suite, failed.name);
+    }
+    Ok(totals.failed == 0)
+}
+
+fn test(host: bool, in_vm: bool, options: VmOptions) -> Result<bool> {
+    prereqs::ensure()?;
+    let mut totals = Totals::default();
+    let mut failures: Vec<String> = Vec::new();
+    if host {
+        let (host_totals, host_failures) = host_checks()?;
+        totals.merge(host_totals);
+        failures.extend(host_failures);
+    }
+    if in_vm {
+        let plan = suites::test_plan();
+        let run = run_plan(&plan, options, Echo::Everything)?;
+        print_vm_summary(&run.results);
+        totals.merge(Totals::of(&run.results));
+        failures.extend(
+            run.results
+                .iter()
+                .filter(|r| r.outcome == Outcome::Failed)
+                .map(|r| format!("vm/{}: {}", r.suite, r.name)),
+        );
+        if totals.failed > 0 {
+            eprintln!("guest console log: {}", run.console_log.display());
+        }
+    }
+    progress::print_timings();
+    if !failures.is_empty() {
+        println!("\nFailed:");
+        for failure in &failures {
+            println!("  {failure}");
+        }
+    }
+    println!("\n{totals}");
+    Ok(totals.failed == 0)
+}
+
+fn print_vm_summary(results: &[TestResult]) {
+    let mut suites: Vec<&str> = Vec::new();
+    for result in results {
+        if !suites.contains(&result.suite.as_str()) {
+            suites.push(&result.suite);
+        }
+    }
+    println!("\nVM suites:");
+    for suite in suites {
+        let own: Vec<TestResult> = results
+            .iter()
+            .filter(|r| r.suite == suite)
+            .cloned()
+            .collect();
+        println!("  {suite:32} {}", Totals::of(&own));
+    }
+}
+
+/// rustfmt and clippy count as one test each; `cargo test` counts its own tests.
+fn host_checks() -> Result<(Totals, Vec<String>)> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let repo = paths::repo();
+    let mut totals = Totals::default();
+    let mut failures = Vec::new();
+    let mut gate = |name: &str, command: &mut Command| -> Result<()> {
+        let step = progress::step(format!("host: {name}"));
+        let ok = command.current_dir(&repo).status()?.success();
+        step.done(if ok { "passed" } else { "FAILED" });
+        totals.add(if ok { Outcome::Passed } else { Outcome::Failed });
+        if !ok {
+            failures.push(format!("host: {name}"));
+        }
+        Ok(())
+    };
+    gate(
+        "rustfmt check",
+        Command::new(&cargo).args(["fmt", "--all", "--", "--check"]),
+    )?;
+    gate(
+        "clippy -D warnings",
+        Command::new(&cargo).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+
+    let step = progress::step("host: cargo test --workspace");
+    let mut output = String::new();
+    let status = cmd::stream_lines(
+        Command::new(&cargo)
+            .current_dir(&repo)
+            .args(["test", "--workspace"]),
+        |line| {
+            println!("{line}");
+            output.push_str(line);
+            output.push('\n');
+        },
+    )?;
+    let tested = report::cargo_test_totals(&output);
+    step.done(&tested.to_string());
+    totals.merge(tested);
+    if !status.success() && tested.failed == 0 {
+        totals.add(Outcome::Failed);
+        failures.push(format!(
+            "host: cargo test --workspace exited with {status} (build failure?)"
+        ));
+    } else if tested.failed > 0 {
+        failures.push(format!(
+            "host: cargo test --workspace: {} failed (see above)",
+            tested.failed
+        ));
+    }
+    Ok((totals, failures))
+}

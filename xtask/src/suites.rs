@@ -1,0 +1,236 @@
+//! What runs in the VM, for `cargo xtask test`, `demo` and `bench`.
+//!
+//! This is the one file a feature edits to put itself into the VM. A plan lists:
+//! - `programs`: what goes into the initramfs under /bin (workspace binaries and test targets,
+//!   built static for x86_64-unknown-linux-musl; rsbinder's tools; kernel selftests built from the
+//!   test kernel's tree);
+//! - `modules`: out-of-tree kernel modules, built with `make -C $KDIR M=... LLVM=1` from a copy of
+//!   their directory and installed under /lib/modules;
+//! - `files`: repository files copied into the guest (policies, configs);
+//! - `steps`, run in order by the guest's /init:
+//!   - `check(suite, name, shell)`: one test, passed when the shell snippet exits 0;
+//!   - `suite(name, format, shell)`: a test program whose output is parsed as TAP or libtest, one
+//!     result per test line; a non-zero exit without a failing test line, or no test line at
+//!     all, counts as a failure;
+//!   - `background(shell)`: a daemon (service manager, HAL service), output to /tmp/<name>.log;
+//!   - `show(shell)`: output for people, not parsed (the demo).
+//!
+//! Every plan ends with a kernel-log check: any BUG/WARNING/Oops/KASAN/panic line fails the run.
+
+use std::time::Duration;
+
+use crate::report::Format;
+
+#[derive(Debug, Clone)]
+pub enum Program {
+    /// A binary target of a workspace crate.
+    CargoBin {
+        package: &'static str,
+        bin: &'static str,
+    },
+    /// A test target of a workspace crate (libtest harness), installed under `install_as`.
+    #[allow(dead_code)] // until the first libtest suite (the HAL's VTS) joins a plan
+    CargoTest {
+        package: &'static str,
+        test: &'static str,
+        install_as: &'static str,
+    },
+    /// A binary from the rsbinder-tools crate (`rsb_hub`, `rsb_device`).
+    RsbinderTool(&'static str),
+    /// A kernel selftest source file, relative to the kernel tree, built static against its UAPI.
+    KernelSelftest {
+        source: &'static str,
+        install_as: &'static str,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct KernelModule {
+    /// Directory in the repository holding the Kbuild/Makefile.
+    pub source_dir: &'static str,
+    /// The `.ko` it produces; installed as /lib/modules/<ko>.
+    pub ko: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub enum GuestStep {
+    Check {
+        suite: &'static str,
+        name: String,
+        shell: String,
+    },
+    Suite {
+        name: &'static str,
+        format: Format,
+        shell: String,
+    },
+    Background {
+        name: &'static str,
+        shell: String,
+    },
+    Show {
+        shell: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: &'static str,
+    pub programs: Vec<Program>,
+    pub modules: Vec<KernelModule>,
+    /// (repository path, guest path)
+    pub files: Vec<(&'static str, &'static str)>,
+    pub steps: Vec<GuestStep>,
+    /// Extra kernel command-line arguments.
+    pub kernel_args: Vec<String>,
+    pub timeout: Duration,
+}
+
+pub fn check(suite: &'static str, name: &str, shell: &str) -> GuestStep {
+    GuestStep::Check {
+        suite,
+        name: name.to_owned(),
+        shell: shell.to_owned(),
+    }
+}
+
+pub fn suite(name: &'static str, format: Format, shell: &str) -> GuestStep {
+    GuestStep::Suite {
+        name,
+        format,
+        shell: shell.to_owned(),
+    }
+}
+
+pub fn background(name: &'static str, shell: &str) -> GuestStep {
+    GuestStep::Background {
+        name,
+        shell: shell.to_owned(),
+    }
+}
+
+pub fn show(shell: &str) -> GuestStep {
+    GuestStep::Show {
+        shell: shell.to_owned(),
+    }
+}
+
+const BINDER_SMOKE_SERVICE: &str = "testbed.smoke.IBufferSmoke/default";
+
+/// The kernel's dma-buf-heap selftest, over every heap in /dev/dma_heap.
+fn kselftest() -> Program {
+    Program::KernelSelftest {
+        source: "tools/testing/selftests/dmabuf-heaps/dmabuf-heap.c",
+        install_as: "kselftest-dmabuf-heap",
+    }
+}
+
+fn binder_programs() -> Vec<Program> {
+    vec![
+        Program::RsbinderTool("rsb_device"),
+        Program::RsbinderTool("rsb_hub"),
+        Program::CargoBin {
+            package: "binder-smoke",
+            bin: "binder-smoke",
+        },
+    ]
+}
+
+/// binderfs, a binder device and the service manager: what every binder step needs first.
+fn binder_setup() -> Vec<GuestStep> {
+    vec![
+        check(
+            "testbed",
+            "binderfs mounted with a binder device",
+            "rsb_device binder && test -c /dev/binderfs/binder",
+        ),
+        background("service-manager", "rsb_hub --insecure-allow-all"),
+        check(
+            "testbed",
+            "service manager running",
+            "for i in $(seq 50); do pidof rsb_hub >/dev/null && exit 0; sleep 0.1; done; exit 1",
+        ),
+    ]
+}
+
+/// The smoke service registered and waited for, so later steps can talk to it.
+fn binder_smoke_service() -> Vec<GuestStep> {
+    vec![
+        background("binder-smoke-service", "binder-smoke serve"),
+        check(
+            "testbed",
+            "smoke service registered",
+            &format!(
+                "for i in $(seq 100); do grep -q registered /tmp/binder-smoke-service.log && exit 0; sleep 0.1; done; \
+                 cat /tmp/binder-smoke-service.log; exit 1 # {BINDER_SMOKE_SERVICE}"
+            ),
+        ),
+    ]
+}
+
+pub fn test_plan() -> Plan {
+    let mut steps = vec![
+        check(
+            "testbed",
+            "dma-heap core lists the built-in system heap",
+            "test -c /dev/dma_heap/system",
+        ),
+        check(
+            "testbed",
+            "vgem importer present for the selftest",
+            "ls /dev/dri/card* >/dev/null",
+        ),
+        suite(
+            "kselftest-dmabuf-heaps",
+            Format::Tap,
+            "kselftest-dmabuf-heap",
+        ),
+    ];
+    steps.extend(binder_setup());
+    steps.extend(binder_smoke_service());
+    steps.push(suite(
+        "binder-smoke",
+        Format::Tap,
+        "timeout 60 binder-smoke client system 1048576",
+    ));
+    let mut programs = vec![kselftest()];
+    programs.extend(binder_programs());
+    Plan {
+        name: "test",
+        programs,
+        modules: vec![],
+        files: vec![],
+        steps,
+        kernel_args: vec![],
+        timeout: Duration::from_secs(600),
+    }
+}
+
+pub fn demo_plan() -> Plan {
+    let mut steps = vec![
+        show("echo; echo \"kernel: $(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ {print $2/1024 \" MiB\"}' /proc/meminfo)\""),
+        show("echo \"dma-buf heaps in /dev/dma_heap: $(ls /dev/dma_heap | tr '\\n' ' ')\""),
+    ];
+    steps.extend(binder_setup());
+    steps.extend(binder_smoke_service());
+    steps.push(suite(
+        "binder-smoke",
+        Format::Tap,
+        "timeout 60 binder-smoke client system 4194304",
+    ));
+    steps.push(show(
+        "echo \"dma-bufs alive now (from /sys/kernel/dmabuf/buffers): $(ls /sys/kernel/dmabuf/buffers 2>/dev/null | wc -l)\"; \
+         cat /sys/kernel/debug/dma_buf/bufinfo 2>/dev/null | head -20",
+    ));
+    let mut programs = binder_programs();
+    programs.push(kselftest());
+    Plan {
+        name: "demo",
+        programs,
+        modules: vec![],
+        files: vec![],
+        steps,
+        kernel_args: vec![],
+        timeout: Duration::from_secs(300),
+    }
+}

@@ -1,0 +1,425 @@
+//! Boots the test kernel in qemu with a plan's initramfs, streams the guest's console back, and
+//! turns it into test results, including a verdict on the kernel log.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::kernel::Kernel;
+use crate::report::{self, Format, Outcome, TestResult};
+use crate::suites::Plan;
+use crate::{paths, progress};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VmOptions {
+    /// Use KVM instead of TCG. Nested KVM hangs at boot on the project's machines, so it is opt-in.
+    pub kvm: bool,
+}
+
+/// How much of the guest's console to echo while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// Every line, prefixed (tests: the log is the evidence).
+    Everything,
+    /// Only what is meant for people: `show` output and check/test verdicts (the demo).
+    Readable,
+}
+
+#[derive(Debug)]
+pub struct VmRun {
+    pub results: Vec<TestResult>,
+    pub console_log: PathBuf,
+}
+
+/// Lines in the kernel log that mean the kernel itself went wrong.
+const KERNEL_TROUBLE: &[&str] = &[
+    "BUG:",
+    "WARNING:",
+    "Oops",
+    "KASAN",
+    "UBSAN",
+    "Kernel panic",
+    "kernel BUG at",
+    "general protection fault",
+    "Call Trace:",
+];
+
+pub fn boot(
+    kernel: &Kernel,
+    initramfs: &Path,
+    plan: &Plan,
+    options: VmOptions,
+    echo: Echo,
+) -> Result<VmRun> {
+    let console_log = paths::scratch().join(format!("console-{}.log", plan.name));
+    let mut log = File::create(&console_log)?;
+    let mut append = String::from("console=ttyS0 panic=-1 quiet");
+    for arg in &plan.kernel_args {
+        append.push(' ');
+        append.push_str(arg);
+    }
+    let mut qemu = Command::new("qemu-system-x86_64");
+    if options.kvm {
+        qemu.args(["-accel", "kvm", "-cpu", "max"]);
+    } else {
+        qemu.args(["-accel", "tcg", "-cpu", "max"]);
+    }
+    qemu.args([
+        "-m",
+        "2048",
+        "-smp",
+        "2",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-monitor",
+        "none",
+        "-no-reboot",
+    ])
+    .arg("-kernel")
+    .arg(kernel.bzimage())
+    .arg("-initrd")
+    .arg(initramfs)
+    .arg("-append")
+    .arg(&append)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+
+    let step = progress::step(format!(
+        "VM '{}': qemu {} (timeout {}s)",
+        plan.name,
+        if options.kvm { "KVM" } else { "TCG" },
+        plan.timeout.as_secs()
+    ));
+    let mut child = qemu
+        .spawn()
+        .context("cannot start qemu-system-x86_64 (Debian package qemu-system-x86)")?;
+    let (lines_tx, lines_rx) = mpsc::channel::<String>();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = lines_tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).split(b'\n') {
+                let Ok(line) = line else { break };
+                let text = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_owned();
+                if tx.send(text).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(lines_tx);
+
+    let deadline = Instant::now() + plan.timeout;
+    let mut parser = ConsoleParser::default();
+    let mut timed_out = false;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match lines_rx.recv_timeout(remaining.max(Duration::from_millis(1))) {
+            Ok(line) => {
+                writeln!(log, "{line}")?;
+                if let Some(shown) = parser.feed(&line, echo) {
+                    println!("{shown}");
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                let _ = child.kill();
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = child.wait();
+    let results = parser.finish(timed_out, plan.timeout);
+    let totals = report::Totals::of(&results);
+    step.done(&totals.to_string());
+    Ok(VmRun {
+        results,
+        console_log,
+    })
+}
+
+/// Follows the markers the guest's /init prints (see `guest::init_script`).
+#[derive(Default)]
+struct ConsoleParser {
+    results: Vec<TestResult>,
+    current: Option<OpenSuite>,
+    in_dmesg: bool,
+    guest_up: bool,
+    guest_done: bool,
+    kernel_trouble: Vec<String>,
+}
+
+struct OpenSuite {
+    name: String,
+    format: Format,
+    context: String,
+    first_result: usize,
+}
+
+impl ConsoleParser {
+    /// Records one console line; returns what to show a person, if anything.
+    fn feed(&mut self, line: &str, echo: Echo) -> Option<String> {
+        if line == "@@DMESG-BEGIN" {
+            self.in_dmesg = true;
+            return None;
+        }
+        if line == "@@DMESG-END" {
+            self.in_dmesg = false;
+            return None;
+        }
+        if KERNEL_TROUBLE.iter().any(|pattern| line.contains(pattern))
+            && !self.kernel_trouble.iter().any(|l| l == line)
+        {
+            self.kernel_trouble.push(line.to_owned());
+        }
+        if self.in_dmesg {
+            return None;
+        }
+        if line == "@@GUEST-UP" {
+            self.guest_up = true;
+            return (echo == Echo::Everything).then(|| "guest| (init started)".to_owned());
+        }
+        if line == "@@GUEST-DONE" {
+            self.guest_done = true;
+            return None;
+        }
+        if let Some(rest) = line.strip_prefix("@@CHECK ") {
+            let mut words = rest.splitn(3, ' ');
+            if let (Some(suite), Some(verdict), Some(name)) =
+                (words.next(), words.next(), words.next())
+            {
+                let outcome = if verdict == "ok" {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed
+                };
+                self.push(suite, name.to_owned(), outcome);
+                return Some(format!(
+                    "  [{}] {name}",
+                    if outcome == Outcome::Passed {
+                        "ok"
+                    } else {
+                        "FAILED"
+                    }
+                ));
+            }
+        }
+        if let Some(rest) = line.strip_prefix("@@SUITE-BEGIN ") {
+            let (name, format) = rest.split_once(' ').unwrap_or((rest, "tap"));
+            self.current = Some(OpenSuite {
+                name: name.to_owned(),
+                format: Format::parse(format).unwrap_or(Format::Tap),
+                context: String::new(),
+                first_result: self.results.len(),
+            });
+            return Some(format!("  suite {name}:"));
+        }
+        if let Some(rest) = line.strip_prefix("@@SUITE-END ") {
+            let status: i32 = rest
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(-1);
+            if let Some(open) = self.current.take() {
+                self.close_suite(open, Some(status));
+            }
+            return None;
+        }
+        if let Some(open) = &mut self.current {
+            if let Some((name, outcome)) = report::parse_line(open.format, line, &mut open.context)
+            {
+                let suite = open.name.clone();
+                self.push(&suite, name.clone(), outcome);
+                let verdict = match outcome {
+                    Outcome::Passed => "ok",
+                    Outcome::Failed => "FAILED",
+                    Outcome::Skipped => "skipped",
+                };
+                return Some(format!("    [{verdict}] {name}"));
+            }
+        }
+        match echo {
+            Echo::Everything => Some(format!("guest| {line}")),
+            Echo::Readable if self.guest_up && self.current.is_none() && !line.starts_with('[') => {
+                Some(line.to_owned())
+            }
+            Echo::Readable => None,
+        }
+    }
+
+    fn push(&mut self, suite: &str, name: String, outcome: Outcome) {
+        self.results.push(TestResult {
+            suite: suite.to_owned(),
+            name,
+            outcome,
+        });
+    }
+
+    fn close_suite(&mut self, open: OpenSuite, status: Option<i32>) {
+        let own = &self.results[open.first_result..];
+        let any_failed = own.iter().any(|r| r.outcome == Outcome::Failed);
+        match status {
+            None => self.push(
+                &open.name,
+                "finished (the guest stopped in the middle of it)".into(),
+                Outcome::Failed,
+            ),
+            Some(_) if own.is_empty() => self.push(
+                &open.name,
+                "reported at least one test".into(),
+                Outcome::Failed,
+            ),
+            Some(code) if code != 0 && !any_failed => self.push(
+                &open.name,
+                format!("exited with status {code} without a failing test"),
+                Outcome::Failed,
+            ),
+            Some(_) => {}
+        }
+    }
+
+    fn finish(mut self, timed_out: bool, timeout: Duration) -> Vec<TestResult> {
+        if let Some(open) = self.current.take() {
+            self.close_suite(open, None);
+        }
+        let (name, outcome) = if timed_out {
+            (
+                format!(
+                    "guest finished its plan (timed out after {}s)",
+                    timeout.as_secs()
+                ),
+                Outcome::Failed,
+            )
+        } else if !self.guest_done {
+            (
+                "guest finished its plan (it stopped early: panic or crash)".to_owned(),
+                Outcome::Failed,
+            )
+        } else {
+            ("guest finished its plan".to_owned(), Outcome::Passed)
+        };
+        self.push("vm", name, outcome);
+        if self.kernel_trouble.is_empty() {
+            self.push(
+                "vm",
+                "kernel log free of BUG/WARNING/Oops/panic".into(),
+                Outcome::Passed,
+            );
+        } else {
+            eprintln!("kernel log trouble:");
+            for line in &self.kernel_trouble {
+                eprintln!("  {line}");
+            }
+            self.push(
+                "vm",
+                format!(
+                    "kernel log free of BUG/WARNING/Oops/panic: {}",
+                    self.kernel_trouble[0]
+                ),
+                Outcome::Failed,
+            );
+        }
+        self.results
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(lines: &[&str], timed_out: bool) -> Vec<(String, String, Outcome)> {
+        let mut parser = ConsoleParser::default();
+        for line in lines {
+            parser.feed(line, Echo::Everything);
+        }
+        parser
+            .finish(timed_out, Duration::from_secs(5))
+            .into_iter()
+            .map(|r| (r.suite, r.name, r.outcome))
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_run_yields_checks_suite_tests_and_vm_verdicts() {
+        let got = parse(
+            &[
+                "@@GUEST-UP",
+                "@@CHECK testbed ok binderfs mounted",
+                "@@SUITE-BEGIN ks tap",
+                "ok 1 first",
+                "@@SUITE-END ks 0",
+                "@@DMESG-BEGIN",
+                "[    0.1] booted",
+                "@@DMESG-END",
+                "@@GUEST-DONE",
+            ],
+            false,
+        );
+        assert_eq!(got.len(), 4);
+        assert!(got.iter().all(|(_, _, o)| *o == Outcome::Passed), "{got:?}");
+    }
+
+    #[test]
+    fn warnings_in_dmesg_fail_the_kernel_log_check() {
+        let got = parse(
+            &[
+                "@@GUEST-UP",
+                "@@DMESG-BEGIN",
+                "[ 1.0] WARNING: CPU: 0 PID: 1 at mm/page_alloc.c:1",
+                "@@DMESG-END",
+                "@@GUEST-DONE",
+            ],
+            false,
+        );
+        let log = got
+            .iter()
+            .find(|(s, n, _)| s == "vm" && n.starts_with("kernel log"))
+            .unwrap();
+        assert_eq!(log.2, Outcome::Failed);
+    }
+
+    #[test]
+    fn a_timeout_and_an_unfinished_suite_are_failures() {
+        let got = parse(&["@@GUEST-UP", "@@SUITE-BEGIN ks tap", "ok 1 first"], true);
+        assert!(got.iter().any(|(s, n, o)| s == "ks"
+            && n.contains("stopped in the middle")
+            && *o == Outcome::Failed));
+        assert!(got
+            .iter()
+            .any(|(s, n, o)| s == "vm" && n.contains("timed out") && *o == Outcome::Failed));
+    }
+
+    #[test]
+    fn a_suite_that_crashes_without_failing_lines_still_fails() {
+        let got = parse(
+            &[
+                "@@SUITE-BEGIN s libtest",
+                "test a ... ok",
+                "@@SUITE-END s 101",
+                "@@SUITE-BEGIN e tap",
+                "@@SUITE-END e 0",
+                "@@GUEST-DONE",
+            ],
+            false,
+        );
+        assert!(got
+            .iter()
+            .any(|(s, n, o)| s == "s" && n.contains("status 101") && *o == Outcome::Failed));
+        assert!(got
+            .iter()
+            .any(|(s, n, o)| s == "e" && n.contains("at least one") && *o == Outcome::Failed));
+    }
+}
