@@ -82,6 +82,10 @@ pub fn parse_line(format: Format, line: &str, context: &mut String) -> Option<(S
             };
             let name = if description.is_empty() {
                 directive
+                    .get(4..)
+                    .filter(|_| skipped)
+                    .unwrap_or(directive)
+                    .trim()
             } else {
                 description
             };
