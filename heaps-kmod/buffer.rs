@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Buffers and their `dma_buf_ops`.
+
+use crate::bindings as b;
+use crate::heap::Heap;
+use crate::{deferred, errno};
+use core::ffi::{c_int, c_void};
+use core::ptr;
+use core::sync::atomic::Ordering;
+use kernel::alloc::flags::GFP_KERNEL;
+use kernel::error::code::{EBUSY, EINVAL, ENOMEM};
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+use kernel::{new_mutex, pin_init};
+
+/// A physically contiguous block of a buffer.
+#[derive(Clone, Copy)]
+pub(crate) struct Chunk {
+    pub(crate) page: *mut b::page,
+    /// Allocation order for system heaps (`u32::MAX` for CMA ranges).
+    pub(crate) order: u32,
+    pub(crate) npages: usize,
+}
+
+impl Chunk {
+    pub(crate) fn bytes(&self) -> usize {
+        self.npages << b::DMAHEAP_PAGE_SHIFT
+    }
+}
+
+/// One importer's view of a buffer: its own copy of the scatter list, mapped for its device.
+struct Attachment {
+    dev: *mut b::device,
+    table: b::sg_table,
+    mapped: bool,
+    dir: b::dma_data_direction,
+}
+
+struct Inner {
+    attachments: KVec<*mut Attachment>,
+    vmap_cnt: usize,
+    vaddr: *mut c_void,
+}
+
+/// A buffer handed out as a dma-buf.
+#[pin_data]
+pub(crate) struct Buffer {
+    pub(crate) heap: &'static Heap,
+    pub(crate) len: usize,
+    pub(crate) chunks: KVVec<Chunk>,
+    #[pin]
+    inner: Mutex<Inner>,
+    /// Link in the deferred-free list.
+    pub(crate) next: *mut Buffer,
+}
+
+/// Fills `table` with one entry per chunk.
+fn build_table(chunks: &[Chunk], table: &mut b::sg_table) -> Result {
+    // SAFETY: `table` is a valid, empty `sg_table` owned by the caller.
+    let ret = unsafe { b::sg_alloc_table(table, chunks.len() as u32, b::DMAHEAP_GFP_KERNEL) };
+    if ret != 0 {
+        return Err(ENOMEM);
+    }
+    let mut sg = table.sgl;
+    for c in chunks {
+        let Ok(len) = u32::try_from(c.bytes()) else {
+            // SAFETY: the table was allocated above.
+            unsafe { b::sg_free_table(table) };
+            return Err(EINVAL);
+        };
+        // SAFETY: `sg_alloc_table` gave exactly `chunks.len()` entries; `sg` walks them in order.
+        unsafe {
+            b::dmaheap_sg_set_page(sg, c.page, len, 0);
+            sg = b::sg_next(sg);
+        }
+    }
+    Ok(())
+}
+
+impl Buffer {
+    /// Allocates memory, wraps it into a dma-buf and returns the dma-buf.
+    pub(crate) fn create(
+        heap: &'static Heap,
+        dma_heap: *mut b::dma_heap,
+        len: usize,
+        fd_flags: u32,
+    ) -> Result<*mut b::dma_buf> {
+        if len == 0 || len & (b::DMAHEAP_PAGE_SIZE - 1) != 0 {
+            return Err(EINVAL);
+        }
+        let buf = KBox::pin_init(
+            pin_init!(Buffer {
+                heap,
+                len,
+                chunks: KVVec::new(),
+                inner <- new_mutex!(Inner { attachments: KVec::new(), vmap_cnt: 0, vaddr: ptr::null_mut() }, "dmaheap_buffer"),
+                next: ptr::null_mut(),
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: the buffer is only ever used through this raw pointer from now on and is never
+        // moved: it is freed with `KBox::from_raw` by `destroy`.
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(buf) });
+        match heap.alloc_chunks(len) {
+            // SAFETY: `raw` is exclusively ours; `chunks` is not a pinned field.
+            Ok(chunks) => unsafe { (*raw).chunks = chunks },
+            Err(e) => {
+                // SAFETY: `raw` is exclusively ours and holds no memory yet.
+                unsafe { Self::destroy(raw, false) };
+                return Err(e);
+            }
+        }
+
+        let mut exp = b::dma_buf_export_info::default();
+        // SAFETY: `dma_heap` is the live heap the core called us for.
+        exp.exp_name = unsafe { b::dma_heap_get_name(dma_heap) };
+        // SAFETY: trivial accessor for `THIS_MODULE`.
+        exp.owner = unsafe { b::dmaheap_this_module() };
+        exp.ops = &BUF_OPS;
+        exp.size = len;
+        exp.flags = fd_flags as c_int;
+        exp.priv_ = raw as *mut c_void;
+        // SAFETY: `exp` is fully initialised; on success the dma-buf owns `raw` until `release`.
+        let dmabuf = unsafe { b::dma_buf_export(&exp) };
+        if errno::is_err(dmabuf) {
+            // SAFETY: the export failed, so nobody else knows `raw`.
+            unsafe { Self::destroy(raw, false) };
+            return Err(errno::ptr_err(dmabuf));
+        }
+        Ok(dmabuf)
+    }
+
+    /// Frees a buffer: its pages go back to the heap (pooled if `recycle`), then the buffer.
+    ///
+    /// # Safety
+    /// `raw` came from `create` and is not referenced any more.
+    pub(crate) unsafe fn destroy(raw: *mut Buffer, recycle: bool) {
+        // SAFETY: by the function's contract.
+        let buf = unsafe { KBox::from_raw(raw) };
+        if recycle {
+            buf.heap.recycle_chunks(&buf.chunks);
+        } else {
+            buf.heap.free_chunks(&buf.chunks);
+        }
+        drop(buf);
+    }
+
+    fn vmap_locked(&self, inner: &mut Inner) -> Result<*mut c_void> {
+        if inner.vmap_cnt > 0 {
+            inner.vmap_cnt += 1;
+            return Ok(inner.vaddr);
+        }
+        let npages = self.len >> b::DMAHEAP_PAGE_SHIFT;
+        let mut pages: KVVec<*mut b::page> = KVVec::with_capacity(npages, GFP_KERNEL)?;
+        for c in self.chunks.iter() {
+            for i in 0..c.npages {
+                // SAFETY: `i < npages` of the block.
+                pages.push(unsafe { b::dmaheap_nth_page(c.page, i) }, GFP_KERNEL)?;
+            }
+        }
+        // SAFETY: `pages` holds `npages` valid pages owned by this buffer.
+        let vaddr = unsafe {
+            b::vmap(pages.as_mut_ptr(), npages as u32, b::VM_MAP as _, b::dmaheap_page_kernel(self.heap.uncached))
+        };
+        if vaddr.is_null() {
+            return Err(ENOMEM);
+        }
+        inner.vaddr = vaddr;
+        inner.vmap_cnt = 1;
+        Ok(vaddr)
+    }
+}
+
+/// # Safety
+/// `dmabuf` is one of ours.
+unsafe fn buffer<'a>(dmabuf: *mut b::dma_buf) -> &'a Buffer {
+    // SAFETY: `priv_` was set to a live `Buffer` in `create` and stays valid until `release`.
+    unsafe { &*((*dmabuf).priv_ as *const Buffer) }
+}
+
+unsafe extern "C" fn op_attach(dmabuf: *mut b::dma_buf, attachment: *mut b::dma_buf_attachment) -> c_int {
+    // SAFETY: the dma-buf core calls us with a live dma-buf of ours and a live attachment.
+    let (buf, att) = unsafe { (buffer(dmabuf), &mut *attachment) };
+    let a = match KBox::new(
+        Attachment { dev: att.dev, table: b::sg_table::default(), mapped: false, dir: b::dma_data_direction_DMA_NONE },
+        GFP_KERNEL,
+    ) {
+        Ok(a) => a,
+        Err(_) => return ENOMEM.to_errno(),
+    };
+    let a = KBox::into_raw(a);
+    // SAFETY: `a` was just allocated and is exclusively ours.
+    if let Err(e) = build_table(&buf.chunks, unsafe { &mut (*a).table }) {
+        // SAFETY: as above; the table was not allocated.
+        drop(unsafe { KBox::from_raw(a) });
+        return e.to_errno();
+    }
+    let mut inner = buf.inner.lock();
+    if inner.attachments.push(a, GFP_KERNEL).is_err() {
+        drop(inner);
+        // SAFETY: `a` is still exclusively ours and its table was allocated.
+        unsafe {
+            b::sg_free_table(&mut (*a).table);
+            drop(KBox::from_raw(a));
+        }
+        return ENOMEM.to_errno();
+    }
+    att.priv_ = a as *mut c_void;
+    0
+}
+
+unsafe extern "C" fn op_detach(dmabuf: *mut b::dma_buf, attachment: *mut b::dma_buf_attachment) {
+    // SAFETY: as in `op_attach`; `priv_` is the `Attachment` `op_attach` stored.
+    let (buf, a) = unsafe { (buffer(dmabuf), (*attachment).priv_ as *mut Attachment) };
+    let mut inner = buf.inner.lock();
+    if let Some(i) = inner.attachments.iter().position(|&x| x == a) {
+        let last = inner.attachments.len() - 1;
+        inner.attachments.swap(i, last);
+        // SAFETY: shrinks by one; the removed element is a raw pointer without destructor.
+        unsafe { inner.attachments.set_len(last) };
+    }
+    drop(inner);
+    // SAFETY: detached: nobody else references `a` any more; its table was allocated in attach.
+    unsafe {
+        b::sg_free_table(&mut (*a).table);
+        drop(KBox::from_raw(a));
+    }
+}
+
+fn dma_attrs(buf: &Buffer) -> FfiUlong {
+    if buf.heap.uncached {
+        b::DMAHEAP_DMA_ATTR_SKIP_CPU_SYNC as FfiUlong
+    } else {
+        0
+    }
+}
+
+type FfiUlong = kernel::ffi::c_ulong;
+
+unsafe extern "C" fn op_map(attachment: *mut b::dma_buf_attachment, dir: b::dma_data_direction) -> *mut b::sg_table {
+    // SAFETY: the core passes an attachment made by `op_attach` of a live dma-buf of ours.
+    let (buf, a) = unsafe { (buffer((*attachment).dmabuf), (*attachment).priv_ as *mut Attachment) };
+    let _guard = buf.inner.lock();
+    // SAFETY: `a` is live while attached; its fields are only changed under the buffer lock.
+    let a = unsafe { &mut *a };
+    if a.mapped {
+        // One mapping per attachment: the table is the mapping.
+        return errno::err_ptr(EBUSY);
+    }
+    // SAFETY: `a.table` holds this buffer's pages; `a.dev` is the importer's device.
+    let ret = unsafe { b::dma_map_sgtable(a.dev, &mut a.table, dir, dma_attrs(buf)) };
+    if ret != 0 {
+        return errno::err_ptr(kernel::error::Error::from_errno(ret));
+    }
+    a.mapped = true;
+    a.dir = dir;
+    &mut a.table
+}
+
+unsafe extern "C" fn op_unmap(
+    attachment: *mut b::dma_buf_attachment,
+    table: *mut b::sg_table,
+    _dir: b::dma_data_direction,
+) {
+    // SAFETY: as in `op_map`.
+    let (buf, a) = unsafe { (buffer((*attachment).dmabuf), (*attachment).priv_ as *mut Attachment) };
+    let _guard = buf.inner.lock();
+    // SAFETY: as in `op_map`.
+    let a = unsafe { &mut *a };
+    if !a.mapped || !ptr::eq(table, &a.table) {
+        return;
+    }
+    // Unmap with the direction the table was mapped with: the DMA API requires it.
+    // SAFETY: the table was mapped for `a.dev` by `op_map`.
+    unsafe { b::dmaheap_dma_unmap_sgtable(a.dev, &mut a.table, a.dir, dma_attrs(buf)) };
+    a.mapped = false;
+}
+
+unsafe extern "C" fn op_begin_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_data_direction) -> c_int {
+    // SAFETY: a live dma-buf of ours.
+    let buf = unsafe { buffer(dmabuf) };
+    if buf.heap.uncached {
+        // Write-combined CPU mappings need no cache maintenance.
+        return 0;
+    }
+    let inner = buf.inner.lock();
+    if inner.vmap_cnt > 0 {
+        // SAFETY: `vaddr` maps `len` bytes while `vmap_cnt > 0`.
+        unsafe { b::dmaheap_invalidate_kernel_vmap_range(inner.vaddr, buf.len as c_int) };
+    }
+    for &a in inner.attachments.iter() {
+        // SAFETY: attachments in the list are live; fields are protected by the lock we hold.
+        let a = unsafe { &mut *a };
+        if a.mapped {
+            // SAFETY: the table is mapped for `a.dev` with `a.dir`.
+            unsafe { b::dmaheap_dma_sync_sgtable_for_cpu(a.dev, &mut a.table, a.dir) };
+        }
+    }
+    0
+}
+
+unsafe extern "C" fn op_end_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_data_direction) -> c_int {
+    // SAFETY: a live dma-buf of ours.
+    let buf = unsafe { buffer(dmabuf) };
+    if buf.heap.uncached {
+        return 0;
+    }
+    let inner = buf.inner.lock();
+    if inner.vmap_cnt > 0 {
+        // SAFETY: as in `op_begin_cpu_access`.
+        unsafe { b::dmaheap_flush_kernel_vmap_range(inner.vaddr, buf.len as c_int) };
+    }
+    for &a in inner.attachments.iter() {
+        // SAFETY: as in `op_begin_cpu_access`.
+        let a = unsafe { &mut *a };
+        if a.mapped {
+            // SAFETY: the table is mapped for `a.dev` with `a.dir`.
+            unsafe { b::dmaheap_dma_sync_sgtable_for_device(a.dev, &mut a.table, a.dir) };
+        }
+    }
+    0
+}
+
+unsafe extern "C" fn op_mmap(dmabuf: *mut b::dma_buf, vma: *mut b::vm_area_struct) -> c_int {
+    // SAFETY: a live dma-buf of ours and the vma being set up for it (mmap lock held).
+    let (buf, vma) = unsafe { (buffer(dmabuf), &mut *vma) };
+    if buf.heap.uncached {
+        // SAFETY: plain computation on a pgprot value.
+        vma.vm_page_prot = unsafe { b::dmaheap_pgprot_writecombine(vma.vm_page_prot) };
+    }
+    // SAFETY: reading the bounds of the vma we were given.
+    let (start, end) = unsafe { (vma.__bindgen_anon_1.__bindgen_anon_1.vm_start, vma.__bindgen_anon_1.__bindgen_anon_1.vm_end) };
+    let mut skip = vma.vm_pgoff; // in pages
+    let mut addr = start;
+    for c in buf.chunks.iter() {
+        if addr >= end {
+            break;
+        }
+        if skip >= c.npages {
+            skip -= c.npages;
+            continue;
+        }
+        // SAFETY: plain computation on a page we own.
+        let pfn = unsafe { b::dmaheap_page_to_pfn(c.page) } + skip;
+        let size = ((c.npages - skip) << b::DMAHEAP_PAGE_SHIFT).min(end - addr);
+        skip = 0;
+        // SAFETY: maps pages this buffer owns into the vma, within its bounds; the dma-buf core
+        // holds a reference on the dma-buf for as long as the vma exists.
+        let ret = unsafe { b::remap_pfn_range(vma, addr, pfn, size, vma.vm_page_prot) };
+        if ret != 0 {
+            return ret;
+        }
+        addr += size;
+    }
+    0
+}
+
+unsafe extern "C" fn op_vmap(dmabuf: *mut b::dma_buf, map: *mut b::iosys_map) -> c_int {
+    // SAFETY: a live dma-buf of ours.
+    let buf = unsafe { buffer(dmabuf) };
+    let mut inner = buf.inner.lock();
+    match buf.vmap_locked(&mut inner) {
+        Ok(vaddr) => {
+            // SAFETY: `map` is the caller's output structure.
+            unsafe { b::dmaheap_iosys_map_set_vaddr(map, vaddr) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn op_vunmap(dmabuf: *mut b::dma_buf, map: *mut b::iosys_map) {
+    // SAFETY: a live dma-buf of ours.
+    let buf = unsafe { buffer(dmabuf) };
+    let mut inner = buf.inner.lock();
+    if inner.vmap_cnt > 0 {
+        inner.vmap_cnt -= 1;
+        if inner.vmap_cnt == 0 {
+            // SAFETY: `vaddr` came from `vmap` and its last user just went away.
+            unsafe { b::vunmap(inner.vaddr) };
+            inner.vaddr = ptr::null_mut();
+        }
+    }
+    drop(inner);
+    // SAFETY: `map` is the caller's structure.
+    unsafe { b::dmaheap_iosys_map_clear(map) };
+}
+
+unsafe extern "C" fn op_release(dmabuf: *mut b::dma_buf) {
+    // SAFETY: the last reference to the dma-buf is gone: we own the buffer again.
+    let raw = unsafe { (*dmabuf).priv_ as *mut Buffer };
+    // SAFETY: as above.
+    let buf = unsafe { &*raw };
+    let stats = &buf.heap.stats;
+    stats.buffers.fetch_sub(1, Ordering::Relaxed);
+    stats.bytes.fetch_sub(buf.len as u64, Ordering::Relaxed);
+    // SAFETY: `raw` is unreferenced; the deferred-free worker takes it over.
+    unsafe { deferred::queue(raw) };
+}
+
+/// The dma-buf operations of every buffer of this module.
+pub(crate) static BUF_OPS: b::dma_buf_ops = b::dma_buf_ops {
+    cache_sgt_mapping: false,
+    attach: Some(op_attach),
+    detach: Some(op_detach),
+    pin: None,
+    unpin: None,
+    map_dma_buf: Some(op_map),
+    unmap_dma_buf: Some(op_unmap),
+    release: Some(op_release),
+    begin_cpu_access: Some(op_begin_cpu_access),
+    end_cpu_access: Some(op_end_cpu_access),
+    mmap: Some(op_mmap),
+    vmap: Some(op_vmap),
+    vunmap: Some(op_vunmap),
+};

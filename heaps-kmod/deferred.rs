@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Deferred free: released buffers are handed to a low-priority kernel thread that zeroes their
+//! pages and refills the pools (or frees what the pools cannot take), off the allocation path.
+
+use crate::bindings as b;
+use crate::buffer::Buffer;
+use crate::errno;
+use core::ffi::{c_int, c_void};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::alloc::flags::GFP_KERNEL;
+use kernel::prelude::*;
+use kernel::sync::{CondVar, SpinLock};
+use kernel::{new_condvar, new_spinlock, pin_init};
+
+struct FreeList {
+    head: *mut Buffer,
+    tail: *mut Buffer,
+    stop: bool,
+}
+
+// SAFETY: the list owns the buffers linked into it; they may be handed to another thread.
+unsafe impl Send for FreeList {}
+
+#[pin_data]
+struct Deferred {
+    #[pin]
+    list: SpinLock<FreeList>,
+    #[pin]
+    cv: CondVar,
+}
+
+static STATE: AtomicPtr<Deferred> = AtomicPtr::new(ptr::null_mut());
+static TASK: AtomicPtr<b::task_struct> = AtomicPtr::new(ptr::null_mut());
+
+fn state() -> &'static Deferred {
+    // SAFETY: `STATE` is set by `start` before any heap exists (so before any buffer can be
+    // released) and only cleared by `stop` when no heap was registered.
+    unsafe { &*STATE.load(Ordering::Acquire) }
+}
+
+/// Starts the worker thread.
+pub(crate) fn start() -> Result {
+    let st = KBox::pin_init(
+        pin_init!(Deferred {
+            list <- new_spinlock!(FreeList { head: ptr::null_mut(), tail: ptr::null_mut(), stop: false }, "dmaheap_deferred"),
+            cv <- new_condvar!("dmaheap_deferred_cv"),
+        }),
+        GFP_KERNEL,
+    )?;
+    // SAFETY: the state is never moved out of the box; `stop` frees it through `from_raw`.
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(st) });
+    STATE.store(raw, Ordering::Release);
+    // SAFETY: `worker` matches the kthread function signature; the name is a plain string
+    // without format directives.
+    let task = unsafe {
+        b::kthread_create_on_node(Some(worker), ptr::null_mut(), b::DMAHEAP_NUMA_NO_NODE, c"dmaheap-free".as_ptr().cast())
+    };
+    if errno::is_err(task) {
+        STATE.store(ptr::null_mut(), Ordering::Release);
+        // SAFETY: nobody else saw the state.
+        drop(unsafe { KBox::from_raw(raw) });
+        return Err(errno::ptr_err(task));
+    }
+    // SAFETY: `task` is the thread just created and not yet running.
+    unsafe {
+        // Lowest normal priority: refilling pools must not compete with real work.
+        b::sched_set_normal(task, 19);
+        TASK.store(task, Ordering::Release);
+        b::wake_up_process(task);
+    }
+    Ok(())
+}
+
+/// Stops the worker (only on a failed load, when no buffer can exist).
+pub(crate) fn stop() {
+    let st = state();
+    {
+        let mut l = st.list.lock();
+        l.stop = true;
+    }
+    st.cv.notify_all();
+    let task = TASK.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !task.is_null() {
+        // SAFETY: `task` is our worker; it exits when it sees `stop`.
+        unsafe { b::kthread_stop(task) };
+    }
+    let raw = STATE.swap(ptr::null_mut(), Ordering::AcqRel);
+    // SAFETY: the worker is gone and no buffer exists: nothing references the state.
+    drop(unsafe { KBox::from_raw(raw) });
+}
+
+/// Hands a released buffer to the worker.
+///
+/// # Safety
+/// `buf` came from `Buffer::create`, and its dma-buf has been released.
+pub(crate) unsafe fn queue(buf: *mut Buffer) {
+    // SAFETY: by the function's contract we own `buf`.
+    let b = unsafe { &mut *buf };
+    b.heap.stats.deferred_bytes.fetch_add(b.len as u64, Ordering::Relaxed);
+    b.next = ptr::null_mut();
+    let st = state();
+    let mut l = st.list.lock();
+    if l.tail.is_null() {
+        l.head = buf;
+    } else {
+        // SAFETY: `tail` is a buffer owned by the list.
+        unsafe { (*l.tail).next = buf };
+    }
+    l.tail = buf;
+    drop(l);
+    st.cv.notify_one();
+}
+
+unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
+    let st = state();
+    loop {
+        let mut batch = {
+            let mut l = st.list.lock();
+            loop {
+                if l.stop {
+                    return 0;
+                }
+                if !l.head.is_null() {
+                    break;
+                }
+                // Kernel threads take no signals: this only returns on a notification.
+                let _ = st.cv.wait_interruptible(&mut l);
+            }
+            let head = l.head;
+            l.head = ptr::null_mut();
+            l.tail = ptr::null_mut();
+            head
+        };
+        while !batch.is_null() {
+            let cur = batch;
+            // SAFETY: the list owned `cur`; we took the whole list over.
+            let (next, heap, len) = unsafe { ((*cur).next, (*cur).heap, (*cur).len) };
+            batch = next;
+            // SAFETY: `cur` is a released buffer nobody references.
+            unsafe { Buffer::destroy(cur, true) };
+            heap.stats.deferred_bytes.fetch_sub(len as u64, Ordering::Relaxed);
+        }
+    }
+}

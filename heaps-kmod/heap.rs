@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A registered heap: its backing memory (system pages with pools, or a CMA area), its
+//! statistics and the allocation strategy.
+
+use crate::bindings as b;
+use crate::buffer::{Buffer, Chunk};
+use crate::{errno, DmaDev};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use kernel::alloc::flags::GFP_KERNEL;
+use kernel::error::code::{EINTR, EINVAL, ENOMEM};
+use kernel::prelude::*;
+use kernel::sync::SpinLock;
+use kernel::{new_spinlock, pin_init};
+
+/// Page orders the system heaps allocate, largest first: 1 MiB, 64 KiB and 4 KiB with 4 KiB
+/// pages, the sizes IOMMUs map efficiently.
+pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
+pub(crate) const NUM_ORDERS: usize = ORDERS.len();
+
+/// Maximum number of heaps this module registers.
+pub(crate) const MAX_HEAPS: usize = 8;
+/// Maximum heap name length, including the NUL.
+pub(crate) const NAME_LEN: usize = 64;
+
+/// Every heap this module created and did not destroy; heaps are never removed once registered.
+pub(crate) static HEAPS: [AtomicPtr<Heap>; MAX_HEAPS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_HEAPS];
+
+/// Iterates over the live heaps.
+pub(crate) fn for_each_heap(mut f: impl FnMut(&'static Heap)) {
+    for slot in HEAPS.iter() {
+        let p = slot.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: heaps in `HEAPS` are leaked boxes that stay alive as long as they are
+            // listed, and are only removed (during a failed load) before any user could see them.
+            f(unsafe { &*p });
+        }
+    }
+}
+
+fn gfp_for_order(order: u32) -> b::gfp_t {
+    if order > 0 {
+        // High orders: no direct reclaim, no retries, no warnings; fall back to a smaller order.
+        ((b::DMAHEAP_GFP_HIGHUSER | b::DMAHEAP_GFP_ZERO | b::DMAHEAP_GFP_NOWARN | b::DMAHEAP_GFP_NORETRY)
+            & !b::DMAHEAP_GFP_RECLAIM)
+            | b::DMAHEAP_GFP_COMP
+    } else {
+        b::DMAHEAP_GFP_HIGHUSER | b::DMAHEAP_GFP_ZERO
+    }
+}
+
+/// A page (or high-order block) owned by this module.
+#[derive(Clone, Copy)]
+pub(crate) struct PagePtr(pub(crate) *mut b::page);
+
+// SAFETY: a `PagePtr` is just the identity of a page the module owns; pages may be handed over
+// between threads.
+unsafe impl Send for PagePtr {}
+
+/// Pooled, zeroed (and for uncached heaps, flushed) blocks per order.
+pub(crate) struct PoolLists {
+    lists: [KVVec<PagePtr>; NUM_ORDERS],
+}
+
+/// What backs a heap.
+pub(crate) enum Kind {
+    /// System memory with page pools.
+    System,
+    /// A CMA area.
+    Cma(*mut b::cma),
+}
+
+/// Per-heap statistics (exported in sysfs by `stats.rs`).
+pub(crate) struct Stats {
+    pub(crate) buffers: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) watermark: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) deferred_bytes: AtomicU64,
+    pub(crate) pool_pages: [AtomicUsize; NUM_ORDERS],
+}
+
+impl Stats {
+    const fn new() -> Self {
+        Stats {
+            buffers: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            watermark: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            deferred_bytes: AtomicU64::new(0),
+            pool_pages: [const { AtomicUsize::new(0) }; NUM_ORDERS],
+        }
+    }
+
+    /// Pool size in bytes.
+    pub(crate) fn pool_bytes(&self) -> usize {
+        ORDERS
+            .iter()
+            .zip(self.pool_pages.iter())
+            .map(|(o, n)| n.load(Ordering::Relaxed) << o << b::DMAHEAP_PAGE_SHIFT)
+            .sum()
+    }
+}
+
+/// One heap registered with the dma-heap core.
+#[pin_data]
+pub(crate) struct Heap {
+    /// NUL-terminated; the dma-heap core keeps a pointer to it, so it lives as long as the heap.
+    pub(crate) name: [u8; NAME_LEN],
+    pub(crate) uncached: bool,
+    pub(crate) kind: Kind,
+    pub(crate) stats: Stats,
+    pub(crate) pool_limit: usize,
+    #[pin]
+    pool: SpinLock<PoolLists>,
+    pub(crate) dma_heap: AtomicPtr<b::dma_heap>,
+    pub(crate) kobj: AtomicPtr<b::kobject>,
+    pub(crate) dev: DmaDev,
+}
+
+// SAFETY: All mutable state is behind atomics or the pool spinlock; `kind` (a CMA area pointer)
+// and `dev` are immutable after creation and refer to kernel objects that outlive the module.
+unsafe impl Sync for Heap {}
+// SAFETY: see above.
+unsafe impl Send for Heap {}
+
+impl Heap {
+    /// Creates (but does not register) a heap.
+    pub(crate) fn new(
+        name: &[u8],
+        uncached: bool,
+        kind: Kind,
+        pool_limit: usize,
+        dev: DmaDev,
+    ) -> Result<Pin<KBox<Heap>>> {
+        if name.is_empty() || name.len() >= NAME_LEN || name.contains(&0) || name.contains(&b'/') {
+            pr_err!("invalid heap name (1 to {} characters, no '/')\n", NAME_LEN - 1);
+            return Err(EINVAL);
+        }
+        let mut n = [0u8; NAME_LEN];
+        n[..name.len()].copy_from_slice(name);
+        // Reserve the pool vectors up front so that refilling the pools never allocates.
+        let limit = if matches!(kind, Kind::System) { pool_limit } else { 0 };
+        let cap = |order: u32| limit >> (order + b::DMAHEAP_PAGE_SHIFT);
+        let lists = [
+            KVVec::with_capacity(cap(ORDERS[0]), GFP_KERNEL)?,
+            KVVec::with_capacity(cap(ORDERS[1]), GFP_KERNEL)?,
+            KVVec::with_capacity(cap(ORDERS[2]), GFP_KERNEL)?,
+        ];
+        KBox::pin_init(
+            pin_init!(Heap {
+                name: n,
+                uncached,
+                kind,
+                stats: Stats::new(),
+                pool_limit: limit,
+                pool <- new_spinlock!(PoolLists { lists }, "dmaheap_pool"),
+                dma_heap: AtomicPtr::new(core::ptr::null_mut()),
+                kobj: AtomicPtr::new(core::ptr::null_mut()),
+                dev,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The heap name without the NUL.
+    pub(crate) fn name(&self) -> &[u8] {
+        let len = self.name.iter().position(|&c| c == 0).unwrap_or(NAME_LEN);
+        &self.name[..len]
+    }
+
+    fn pool_pop(&self, idx: usize) -> Option<PagePtr> {
+        let mut pool = self.pool.lock();
+        let list = &mut pool.lists[idx];
+        let len = list.len();
+        if len == 0 {
+            return None;
+        }
+        let p = list[len - 1];
+        // SAFETY: `len - 1 < len`, and the element at `len - 1` was copied out above (`PagePtr`
+        // is `Copy` and has no destructor).
+        unsafe { list.set_len(len - 1) };
+        self.stats.pool_pages[idx].fetch_sub(1, Ordering::Relaxed);
+        Some(p)
+    }
+
+    /// Puts a zeroed (and, for uncached heaps, flushed) block into its pool; gives it back if the
+    /// pool is full.
+    fn pool_push(&self, idx: usize, page: PagePtr) -> core::result::Result<(), PagePtr> {
+        let bytes = 1usize << (ORDERS[idx] + b::DMAHEAP_PAGE_SHIFT);
+        let mut pool = self.pool.lock();
+        if self.stats.pool_bytes() + bytes > self.pool_limit {
+            return Err(page);
+        }
+        let list = &mut pool.lists[idx];
+        if list.len() == list.capacity() {
+            return Err(page);
+        }
+        // Within capacity: `push` does not allocate and cannot fail.
+        list.push(page, kernel::alloc::flags::GFP_ATOMIC).map_err(|_| page)?;
+        self.stats.pool_pages[idx].fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Frees up to `nr` base pages from the pools (shrinker); returns how many were freed.
+    pub(crate) fn pool_shrink(&self, nr: usize) -> usize {
+        let mut freed = 0;
+        for idx in 0..NUM_ORDERS {
+            while freed < nr {
+                let Some(p) = self.pool_pop(idx) else { break };
+                // SAFETY: the block came from `alloc_pages` with this order and is owned by the
+                // pool, which just gave it up.
+                unsafe { b::__free_pages(p.0, ORDERS[idx]) };
+                freed += 1 << ORDERS[idx];
+            }
+        }
+        freed
+    }
+
+    /// Number of base pages held in the pools.
+    pub(crate) fn pool_count(&self) -> usize {
+        self.stats.pool_bytes() >> b::DMAHEAP_PAGE_SHIFT
+    }
+
+    /// Allocates `len` (page-aligned, non-zero) bytes of zeroed memory.
+    pub(crate) fn alloc_chunks(&self, len: usize) -> Result<KVVec<Chunk>> {
+        match self.kind {
+            Kind::System => self.alloc_system(len),
+            Kind::Cma(cma) => self.alloc_cma(cma, len),
+        }
+    }
+
+    fn alloc_system(&self, len: usize) -> Result<KVVec<Chunk>> {
+        let mut chunks: KVVec<Chunk> = KVVec::new();
+        let mut remaining = len;
+        let mut max_order = ORDERS[0];
+        while remaining > 0 {
+            // SAFETY: called in process context (the heap ioctl).
+            if unsafe { b::dmaheap_fatal_signal_pending() } {
+                self.free_chunks(&chunks);
+                return Err(EINTR);
+            }
+            let Some(chunk) = self.alloc_largest(remaining, max_order) else {
+                self.free_chunks(&chunks);
+                return Err(ENOMEM);
+            };
+            if let Err(e) = chunks.push(chunk, GFP_KERNEL) {
+                self.free_chunks(&[chunk]);
+                self.free_chunks(&chunks);
+                return Err(e.into());
+            }
+            remaining -= chunk.bytes();
+            max_order = chunk.order;
+        }
+        Ok(chunks)
+    }
+
+    fn alloc_largest(&self, remaining: usize, max_order: u32) -> Option<Chunk> {
+        for (idx, &order) in ORDERS.iter().enumerate() {
+            let bytes = 1usize << (order + b::DMAHEAP_PAGE_SHIFT);
+            if remaining < bytes || order > max_order {
+                continue;
+            }
+            if let Some(p) = self.pool_pop(idx) {
+                return Some(Chunk { page: p.0, order, npages: 1 << order });
+            }
+            // SAFETY: plain page allocation; `__GFP_ZERO` zeroes it.
+            let page = unsafe { b::dmaheap_alloc_pages(gfp_for_order(order), order) };
+            if page.is_null() {
+                continue;
+            }
+            let chunk = Chunk { page, order, npages: 1 << order };
+            // Zeroing went through the cached kernel mapping: write it back before the pages are
+            // handed out for write-combined mappings.
+            if self.uncached && !self.dev.flush(page, bytes) {
+                // SAFETY: the block was just allocated with this order and is not shared.
+                unsafe { b::__free_pages(page, order) };
+                continue;
+            }
+            return Some(chunk);
+        }
+        None
+    }
+
+    fn alloc_cma(&self, cma: *mut b::cma, len: usize) -> Result<KVVec<Chunk>> {
+        let count = len >> b::DMAHEAP_PAGE_SHIFT;
+        let mut order = 0u32;
+        while (1usize << (order + b::DMAHEAP_PAGE_SHIFT)) < len {
+            order += 1;
+        }
+        let align = order.min(b::DMAHEAP_CMA_ALIGNMENT);
+        // SAFETY: `cma` is a CMA area found through `cma_for_each_area`; areas are never freed.
+        let page = unsafe { b::cma_alloc(cma, count, align, true) };
+        if page.is_null() {
+            return Err(ENOMEM);
+        }
+        let chunk = Chunk { page, order: u32::MAX, npages: count };
+        for i in 0..count {
+            // SAFETY: process context.
+            if unsafe { b::dmaheap_fatal_signal_pending() } {
+                self.free_chunks(&[chunk]);
+                return Err(EINTR);
+            }
+            // SAFETY: `i < count`, so the page is part of the range `cma_alloc` returned.
+            unsafe { b::dmaheap_clear_highpage(b::dmaheap_nth_page(page, i)) };
+            if i % 256 == 255 {
+                // SAFETY: process context, no locks held.
+                unsafe { b::dmaheap_cond_resched() };
+            }
+        }
+        if self.uncached && !self.dev.flush(page, len) {
+            self.free_chunks(&[chunk]);
+            return Err(ENOMEM);
+        }
+        let mut chunks = KVVec::with_capacity(1, GFP_KERNEL).inspect_err(|_| self.free_chunks(&[chunk]))?;
+        chunks.push(chunk, GFP_KERNEL)?;
+        Ok(chunks)
+    }
+
+    /// Gives blocks straight back to the page allocator or the CMA area, without pooling.
+    pub(crate) fn free_chunks(&self, chunks: &[Chunk]) {
+        for c in chunks {
+            match self.kind {
+                // SAFETY: the block was allocated with `alloc_pages(.., c.order)` and is owned
+                // by the caller, which gives it up.
+                Kind::System => unsafe { b::__free_pages(c.page, c.order) },
+                Kind::Cma(cma) => {
+                    // SAFETY: the range came from `cma_alloc` on this area with this count.
+                    unsafe { b::cma_release(cma, c.page, c.npages) };
+                }
+            }
+        }
+    }
+
+    /// Deferred-free path (worker thread): zeroes blocks and refills the pools; frees what does
+    /// not fit.
+    pub(crate) fn recycle_chunks(&self, chunks: &[Chunk]) {
+        if !matches!(self.kind, Kind::System) {
+            self.free_chunks(chunks);
+            return;
+        }
+        for c in chunks {
+            let idx = ORDERS.iter().position(|&o| o == c.order).unwrap_or(NUM_ORDERS - 1);
+            let bytes = c.bytes();
+            if self.stats.pool_bytes() + bytes <= self.pool_limit {
+                for i in 0..c.npages {
+                    // SAFETY: `i < npages`: the page belongs to this block, which nobody else
+                    // references any more (the dma-buf was released).
+                    unsafe { b::dmaheap_clear_highpage(b::dmaheap_nth_page(c.page, i)) };
+                }
+                if !self.uncached || self.dev.flush(c.page, bytes) {
+                    match self.pool_push(idx, PagePtr(c.page)) {
+                        Ok(()) => {
+                            // SAFETY: worker thread, no locks held.
+                            unsafe { b::dmaheap_cond_resched() };
+                            continue;
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+            // SAFETY: as in `free_chunks`.
+            unsafe { b::__free_pages(c.page, c.order) };
+        }
+        // SAFETY: worker thread, no locks held.
+        unsafe { b::dmaheap_cond_resched() };
+    }
+
+    /// The `allocate` callback's body.
+    pub(crate) fn allocate(&'static self, heap: *mut b::dma_heap, len: usize, fd_flags: u32) -> *mut b::dma_buf {
+        match Buffer::create(self, heap, len, fd_flags) {
+            Ok(dmabuf) => {
+                self.stats.buffers.fetch_add(1, Ordering::Relaxed);
+                let now = self.stats.bytes.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
+                self.stats.watermark.fetch_max(now, Ordering::Relaxed);
+                dmabuf
+            }
+            Err(e) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                errno::err_ptr(e)
+            }
+        }
+    }
+}
+
+/// `dma_heap_ops.allocate`.
+unsafe extern "C" fn heap_allocate(
+    heap: *mut b::dma_heap,
+    len: kernel::ffi::c_ulong,
+    fd_flags: u32,
+    _heap_flags: u64,
+) -> *mut b::dma_buf {
+    // SAFETY: the heap was registered with a pointer to a leaked `Heap` as its private data.
+    let h = unsafe { &*(b::dma_heap_get_drvdata(heap) as *const Heap) };
+    h.allocate(heap, len, fd_flags)
+}
+
+/// The operations shared by all heaps of this module.
+pub(crate) static HEAP_OPS: b::dma_heap_ops = b::dma_heap_ops { allocate: Some(heap_allocate) };

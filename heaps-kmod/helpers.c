@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Forwarders for static-inline kernel functions and macros used by the Rust heaps
+ * (see helpers.h). Each body is the single call it names.
+ */
+#include <linux/device.h>
+#include <linux/dma-mapping.h>
+#include <linux/err.h>
+#include <linux/gfp.h>
+#include <linux/highmem.h>
+#include <linux/iosys-map.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched/signal.h>
+#include <linux/scatterlist.h>
+
+#include "helpers.h"
+
+struct page *dmaheap_alloc_pages(gfp_t gfp, unsigned int order)
+{
+	return alloc_pages(gfp, order);
+}
+
+struct page *dmaheap_nth_page(struct page *page, unsigned long n)
+{
+	return nth_page(page, n);
+}
+
+unsigned long dmaheap_page_to_pfn(struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+void dmaheap_clear_highpage(struct page *page)
+{
+	clear_highpage(page);
+}
+
+struct page *dmaheap_sg_page(struct scatterlist *sg)
+{
+	return sg_page(sg);
+}
+
+void dmaheap_sg_set_page(struct scatterlist *sg, struct page *page, unsigned int len,
+			 unsigned int offset)
+{
+	sg_set_page(sg, page, len, offset);
+}
+
+bool dmaheap_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+void dmaheap_module_get(void)
+{
+	__module_get(THIS_MODULE);
+}
+
+struct module *dmaheap_this_module(void)
+{
+	return THIS_MODULE;
+}
+
+pgprot_t dmaheap_pgprot_writecombine(pgprot_t prot)
+{
+	return pgprot_writecombine(prot);
+}
+
+pgprot_t dmaheap_page_kernel(bool writecombine)
+{
+	return writecombine ? pgprot_writecombine(PAGE_KERNEL) : PAGE_KERNEL;
+}
+
+void dmaheap_invalidate_kernel_vmap_range(void *vaddr, int size)
+{
+	invalidate_kernel_vmap_range(vaddr, size);
+}
+
+void dmaheap_flush_kernel_vmap_range(void *vaddr, int size)
+{
+	flush_kernel_vmap_range(vaddr, size);
+}
+
+void dmaheap_dma_unmap_sgtable(struct device *dev, struct sg_table *sgt,
+			       enum dma_data_direction dir, unsigned long attrs)
+{
+	dma_unmap_sgtable(dev, sgt, dir, attrs);
+}
+
+void dmaheap_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
+				      enum dma_data_direction dir)
+{
+	dma_sync_sgtable_for_cpu(dev, sgt, dir);
+}
+
+void dmaheap_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
+					 enum dma_data_direction dir)
+{
+	dma_sync_sgtable_for_device(dev, sgt, dir);
+}
+
+int dmaheap_dma_coerce_mask_and_coherent(struct device *dev, u64 mask)
+{
+	return dma_coerce_mask_and_coherent(dev, mask);
+}
+
+struct device *dmaheap_root_device_register(const char *name)
+{
+	return root_device_register(name);
+}
+
+void dmaheap_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr)
+{
+	iosys_map_set_vaddr(map, vaddr);
+}
+
+void dmaheap_iosys_map_clear(struct iosys_map *map)
+{
+	iosys_map_clear(map);
+}
+
+void dmaheap_cond_resched(void)
+{
+	cond_resched();
+}
+
+int dmaheap_dma_mapping_error(struct device *dev, dma_addr_t addr)
+{
+	return dma_mapping_error(dev, addr);
+}

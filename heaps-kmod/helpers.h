@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C wrappers for static-inline kernel functions and macros that bindgen cannot turn into
+ * callable symbols, in the spirit of the kernel's rust/helpers/. No logic lives here: each
+ * helper is a one-line forward to the kernel API of the same name.
+ */
+#ifndef DMAHEAP_HELPERS_H
+#define DMAHEAP_HELPERS_H
+
+#include <linux/types.h>
+#include <linux/dma-direction.h>
+#include <linux/pgtable.h>
+
+struct page;
+struct scatterlist;
+struct sg_table;
+struct device;
+struct iosys_map;
+struct module;
+
+struct page *dmaheap_alloc_pages(gfp_t gfp, unsigned int order);
+struct page *dmaheap_nth_page(struct page *page, unsigned long n);
+unsigned long dmaheap_page_to_pfn(struct page *page);
+void dmaheap_clear_highpage(struct page *page);
+struct page *dmaheap_sg_page(struct scatterlist *sg);
+void dmaheap_sg_set_page(struct scatterlist *sg, struct page *page, unsigned int len,
+			 unsigned int offset);
+bool dmaheap_fatal_signal_pending(void);
+void dmaheap_module_get(void);
+struct module *dmaheap_this_module(void);
+pgprot_t dmaheap_pgprot_writecombine(pgprot_t prot);
+pgprot_t dmaheap_page_kernel(bool writecombine);
+void dmaheap_invalidate_kernel_vmap_range(void *vaddr, int size);
+void dmaheap_flush_kernel_vmap_range(void *vaddr, int size);
+void dmaheap_dma_unmap_sgtable(struct device *dev, struct sg_table *sgt,
+			       enum dma_data_direction dir, unsigned long attrs);
+void dmaheap_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
+				      enum dma_data_direction dir);
+void dmaheap_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
+					 enum dma_data_direction dir);
+int dmaheap_dma_coerce_mask_and_coherent(struct device *dev, u64 mask);
+struct device *dmaheap_root_device_register(const char *name);
+void dmaheap_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
+void dmaheap_iosys_map_clear(struct iosys_map *map);
+void dmaheap_cond_resched(void);
+int dmaheap_dma_mapping_error(struct device *dev, dma_addr_t addr);
+
+#endif

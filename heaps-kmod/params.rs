@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Module parameters.
+//!
+//! The 6.12 `module!` macro has no parameter support, so the `struct kernel_param` entries are
+//! emitted by hand into the `__param` section, exactly as `module_param_named()` does in C.
+
+use crate::bindings as b;
+use core::ffi::c_void;
+use kernel::ffi::c_char;
+
+#[allow(improper_ctypes)]
+extern "C" {
+    static __this_module: b::module;
+}
+
+/// A `struct kernel_param` that may live in a `static`.
+#[repr(transparent)]
+struct Param(b::kernel_param);
+
+// SAFETY: The descriptor is immutable; the pointers it holds refer to statics that live as long
+// as the module, and the parameter core serialises access to the values they point at.
+unsafe impl Sync for Param {}
+
+macro_rules! param {
+    ($desc:ident, $name:literal, $ops:ident, $perm:expr, $var:ident) => {
+        #[link_section = "__param"]
+        #[used]
+        static $desc: Param = Param(b::kernel_param {
+            name: concat!($name, "\0").as_ptr(),
+            mod_: (&raw const __this_module) as *mut b::module,
+            ops: &raw const b::$ops,
+            perm: $perm,
+            level: -1,
+            flags: 0,
+            __bindgen_anon_1: b::kernel_param__bindgen_ty_1 {
+                arg: (&raw mut $var) as *mut c_void,
+            },
+        });
+    };
+}
+
+macro_rules! modinfo {
+    ($name:ident, $text:literal) => {
+        #[link_section = ".modinfo"]
+        #[used]
+        static $name: [u8; $text.len()] = *$text;
+    };
+}
+
+static mut SYSTEM_NAME: *mut c_char = c"system".as_ptr() as *mut c_char;
+static mut SYSTEM_UNCACHED_NAME: *mut c_char = c"system-uncached".as_ptr() as *mut c_char;
+static mut CMA_HEAPS: *mut c_char = c"".as_ptr() as *mut c_char;
+static mut POOL_LIMIT_MB: u32 = 64;
+
+param!(PARAM_SYSTEM_NAME, "system_name", param_ops_charp, 0o444, SYSTEM_NAME);
+param!(PARAM_SYSTEM_UNCACHED_NAME, "system_uncached_name", param_ops_charp, 0o444, SYSTEM_UNCACHED_NAME);
+param!(PARAM_CMA_HEAPS, "cma_heaps", param_ops_charp, 0o444, CMA_HEAPS);
+param!(PARAM_POOL_LIMIT_MB, "pool_limit_mb", param_ops_uint, 0o444, POOL_LIMIT_MB);
+
+modinfo!(PARMTYPE_SYSTEM_NAME, b"parmtype=system_name:charp\0");
+modinfo!(PARM_SYSTEM_NAME, b"parm=system_name:name of the cached system heap, empty to disable (default: system)\0");
+modinfo!(PARMTYPE_SYSTEM_UNCACHED_NAME, b"parmtype=system_uncached_name:charp\0");
+modinfo!(PARM_SYSTEM_UNCACHED_NAME, b"parm=system_uncached_name:name of the write-combined system heap, empty to disable (default: system-uncached)\0");
+modinfo!(PARMTYPE_CMA_HEAPS, b"parmtype=cma_heaps:charp\0");
+modinfo!(PARM_CMA_HEAPS, b"parm=cma_heaps:comma-separated NAME:AREA[:uncached] CMA heaps; AREA is a CMA area name or 'default' (default: none)\0");
+modinfo!(PARMTYPE_POOL_LIMIT_MB, b"parmtype=pool_limit_mb:uint\0");
+modinfo!(PARM_POOL_LIMIT_MB, b"parm=pool_limit_mb:page pool limit per system heap in MiB (default: 64)\0");
+
+/// Reads a `charp` parameter as bytes (without the NUL).
+fn charp(p: *const *mut c_char) -> &'static [u8] {
+    // SAFETY: `p` points at one of the `charp` statics above. Parameters are only written by the
+    // parameter core while the module is being loaded (before `init`) or through sysfs, and all
+    // of them are read-only (0444) in sysfs; the string they point at is never freed while the
+    // module is live.
+    let s = unsafe { p.read_volatile() };
+    if s.is_null() {
+        return b"";
+    }
+    // SAFETY: `s` is a NUL-terminated string, see above.
+    unsafe { kernel::str::CStr::from_char_ptr(s) }.as_bytes()
+}
+
+/// Name of the cached system heap; empty means "not registered".
+pub(crate) fn system_name() -> &'static [u8] {
+    charp(&raw const SYSTEM_NAME)
+}
+
+/// Name of the uncached (write-combined) system heap; empty means "not registered".
+pub(crate) fn system_uncached_name() -> &'static [u8] {
+    charp(&raw const SYSTEM_UNCACHED_NAME)
+}
+
+/// The `cma_heaps` specification.
+pub(crate) fn cma_heaps() -> &'static [u8] {
+    charp(&raw const CMA_HEAPS)
+}
+
+/// Pool limit per system heap, in bytes.
+pub(crate) fn pool_limit_bytes() -> usize {
+    // SAFETY: a plain integer parameter, read-only after load.
+    let mb = unsafe { (&raw const POOL_LIMIT_MB).read_volatile() };
+    (mb as usize).saturating_mul(1 << 20)
+}
