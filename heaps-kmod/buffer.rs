@@ -55,26 +55,57 @@ pub(crate) struct Buffer {
     pub(crate) next: *mut Buffer,
 }
 
-/// Fills `table` with one entry per chunk.
-fn build_table(chunks: &[Chunk], table: &mut b::sg_table) -> Result {
+/// Splits the chunks into segments a device accepts: at most `max_seg` bytes (whole pages), not
+/// crossing a `boundary + 1` aligned boundary. Calls `f(page, pfn_offset, len)` per segment.
+fn for_each_segment(chunks: &[Chunk], max_seg: usize, boundary: usize, mut f: impl FnMut(*mut b::page, usize, usize)) {
+    let page_size = b::DMAHEAP_PAGE_SIZE;
+    let max_seg = (max_seg.min(u32::MAX as usize) & !(page_size - 1)).max(page_size);
+    for c in chunks {
+        // SAFETY: plain computation on a page this buffer owns.
+        let phys = unsafe { b::dmaheap_page_to_pfn(c.page) } << b::DMAHEAP_PAGE_SHIFT;
+        let total = c.bytes();
+        let mut off = 0;
+        while off < total {
+            let here = phys + off;
+            let to_boundary = if boundary == usize::MAX {
+                usize::MAX
+            } else {
+                (boundary - (here & boundary)) + 1
+            };
+            let len = (total - off).min(max_seg).min(to_boundary.max(page_size));
+            f(c.page, off >> b::DMAHEAP_PAGE_SHIFT, len);
+            off += len;
+        }
+    }
+}
+
+/// Fills `table` with this buffer's pages, split into segments `dev` accepts (`dev` null: one
+/// entry per chunk).
+fn build_table(chunks: &[Chunk], dev: *mut b::device, table: &mut b::sg_table) -> Result {
+    let (max_seg, boundary) = if dev.is_null() {
+        (usize::MAX, usize::MAX)
+    } else {
+        // SAFETY: `dev` is the importer's live device.
+        unsafe { (b::dmaheap_dma_get_max_seg_size(dev) as usize, b::dmaheap_dma_get_seg_boundary(dev)) }
+    };
+    let mut nents = 0usize;
+    for_each_segment(chunks, max_seg, boundary, |_, _, _| nents += 1);
+    let nents = u32::try_from(nents).map_err(|_| EINVAL)?;
     // SAFETY: `table` is a valid, empty `sg_table` owned by the caller.
-    let ret = unsafe { b::sg_alloc_table(table, chunks.len() as u32, b::DMAHEAP_GFP_KERNEL) };
+    let ret = unsafe { b::sg_alloc_table(table, nents, b::DMAHEAP_GFP_KERNEL) };
     if ret != 0 {
         return Err(ENOMEM);
     }
     let mut sg = table.sgl;
-    for c in chunks {
-        let Ok(len) = u32::try_from(c.bytes()) else {
-            // SAFETY: the table was allocated above.
-            unsafe { b::sg_free_table(table) };
-            return Err(EINVAL);
-        };
-        // SAFETY: `sg_alloc_table` gave exactly `chunks.len()` entries; `sg` walks them in order.
+    for_each_segment(chunks, max_seg, boundary, |page, pgoff, len| {
+        // SAFETY: `sg_alloc_table` gave exactly `nents` entries and this closure runs `nents`
+        // times, walking them in order; `pgoff` pages into the block are still inside it, and
+        // `len <= max_seg <= u32::MAX` (or a chunk length, at most 1 MiB or a CMA range < 4 GiB).
         unsafe {
-            b::dmaheap_sg_set_page(sg, c.page, len, 0);
+            b::dmaheap_sg_set_page(sg, b::dmaheap_nth_page(page, pgoff), len as u32, 0);
             sg = b::sg_next(sg);
         }
-    }
+    });
     Ok(())
 }
 
@@ -191,7 +222,7 @@ unsafe extern "C" fn op_attach(dmabuf: *mut b::dma_buf, attachment: *mut b::dma_
     };
     let a = KBox::into_raw(a);
     // SAFETY: `a` was just allocated and is exclusively ours.
-    if let Err(e) = build_table(&buf.chunks, unsafe { &mut (*a).table }) {
+    if let Err(e) = build_table(&buf.chunks, att.dev, unsafe { &mut (*a).table }) {
         // SAFETY: as above; the table was not allocated.
         drop(unsafe { KBox::from_raw(a) });
         return e.to_errno();

@@ -45,7 +45,8 @@ fn gfp_for_order(order: u32) -> b::gfp_t {
             & !b::DMAHEAP_GFP_RECLAIM)
             | b::DMAHEAP_GFP_COMP
     } else {
-        b::DMAHEAP_GFP_HIGHUSER | b::DMAHEAP_GFP_ZERO
+        // Failure is reported to the caller as ENOMEM and counted in `alloc_failures`.
+        b::DMAHEAP_GFP_HIGHUSER | b::DMAHEAP_GFP_ZERO | b::DMAHEAP_GFP_NOWARN
     }
 }
 

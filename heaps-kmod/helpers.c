@@ -129,3 +129,13 @@ int dmaheap_dma_mapping_error(struct device *dev, dma_addr_t addr)
 {
 	return dma_mapping_error(dev, addr);
 }
+
+unsigned int dmaheap_dma_get_max_seg_size(struct device *dev)
+{
+	return dma_get_max_seg_size(dev);
+}
+
+unsigned long dmaheap_dma_get_seg_boundary(struct device *dev)
+{
+	return dma_get_seg_boundary(dev);
+}

@@ -44,5 +44,7 @@ void dmaheap_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
 void dmaheap_iosys_map_clear(struct iosys_map *map);
 void dmaheap_cond_resched(void);
 int dmaheap_dma_mapping_error(struct device *dev, dma_addr_t addr);
+unsigned int dmaheap_dma_get_max_seg_size(struct device *dev);
+unsigned long dmaheap_dma_get_seg_boundary(struct device *dev);
 
 #endif

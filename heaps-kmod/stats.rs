@@ -12,6 +12,8 @@
 //! | `pool_pages_order8` | pooled 1 MiB blocks (likewise `order4`, `order0`)         |
 //! | `pool_limit_bytes`  | pool size limit                                           |
 //! | `deferred_bytes`    | released bytes not yet zeroed/returned by the worker      |
+//! | `uncached`          | 1 if CPU mappings are write-combined                      |
+//! | `contiguous`        | 1 for CMA heaps (physically contiguous buffers)           |
 
 use crate::bindings as b;
 use crate::heap::{for_each_heap, Heap};
@@ -21,7 +23,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::code::ENOMEM;
 use kernel::prelude::*;
 
-const NATTRS: usize = 10;
+const NATTRS: usize = 12;
 const NAMES: [&core::ffi::CStr; NATTRS] = [
     c"buffers",
     c"bytes",
@@ -33,6 +35,8 @@ const NAMES: [&core::ffi::CStr; NATTRS] = [
     c"pool_pages_order0",
     c"pool_limit_bytes",
     c"deferred_bytes",
+    c"uncached",
+    c"contiguous",
 ];
 const WATERMARK: usize = 2;
 
@@ -57,7 +61,9 @@ fn value(h: &Heap, idx: usize) -> u64 {
         4 => s.pool_bytes() as u64,
         5..=7 => s.pool_pages[idx - 5].load(Ordering::Relaxed) as u64,
         8 => h.pool_limit as u64,
-        _ => s.deferred_bytes.load(Ordering::Relaxed),
+        9 => s.deferred_bytes.load(Ordering::Relaxed),
+        10 => h.uncached as u64,
+        _ => matches!(h.kind, crate::heap::Kind::Cma(_)) as u64,
     }
 }
 
