@@ -3,9 +3,11 @@
 //!
 //! Everything the AIDL declares is under [`vendor::dmaheap`]; the items most callers need are
 //! re-exported at the crate root, and the interface's constants (error codes, limits, ION flags)
-//! live in [`consts`].
+//! live in [`consts`], and [`usage`] names the gralloc usage bits.
 
 rsbinder::include_aidl!("dmaheap_aidl");
+
+pub mod usage;
 
 pub use vendor::dmaheap::AllocationResult::AllocationResult;
 pub use vendor::dmaheap::AllocatorStats::AllocatorStats;

@@ -1,0 +1,226 @@
+//! Where buffers come from. The allocator talks to a [`HeapBackend`] so that its whole logic runs
+//! in host tests against [`MemfdBackend`]; on a device it is [`DmaHeapBackend`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use dmabuf::{DmaBuf, DmaHeap};
+
+/// Why a backend could not produce or name a buffer.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("heap {0:?} is not present")]
+    Absent(String),
+    #[error(transparent)]
+    DmaBuf(#[from] dmabuf::Error),
+    #[error("{op} failed: {errno}")]
+    Os { op: &'static str, errno: nix::Error },
+}
+
+impl BackendError {
+    /// The kernel's errno, when the kernel refused.
+    pub fn errno(&self) -> Option<nix::Error> {
+        match self {
+            BackendError::Absent(_) => None,
+            BackendError::DmaBuf(e) => e.errno(),
+            BackendError::Os { errno, .. } => Some(*errno),
+        }
+    }
+
+    pub fn is_out_of_memory(&self) -> bool {
+        self.errno() == Some(nix::Error::ENOMEM)
+    }
+}
+
+/// A source of dma-bufs, by heap name.
+pub trait HeapBackend: Send + Sync {
+    /// Whether the heap exists on this device now.
+    fn is_present(&self, heap: &str) -> bool;
+    /// A new buffer of `len` bytes (already page-aligned) from `heap`; its memory is zeroed.
+    fn allocate(&self, heap: &str, len: u64) -> Result<DmaBuf, BackendError>;
+    /// Names the buffer for debugging tools.
+    fn set_name(&self, buf: &DmaBuf, name: &str) -> Result<(), BackendError>;
+}
+
+/// The real thing: `DMA_HEAP_IOCTL_ALLOC` on `/dev/dma_heap/<name>`.
+///
+/// Each heap device is opened once and kept open: opening it per allocation would cost a path
+/// walk and an SELinux check on every buffer.
+#[derive(Debug)]
+pub struct DmaHeapBackend {
+    dir: PathBuf,
+    open: RwLock<HashMap<String, Arc<DmaHeap>>>,
+}
+
+impl DmaHeapBackend {
+    /// Heaps are looked up in `dir` (normally [`dmabuf::DMA_HEAP_DIR`]); the ones named in
+    /// `preopen` that exist are opened right away so that the first allocations are not slower.
+    pub fn new(dir: &Path, preopen: &[String]) -> Self {
+        let backend = Self {
+            dir: dir.to_owned(),
+            open: RwLock::new(HashMap::new()),
+        };
+        for name in preopen {
+            match backend.heap(name) {
+                Ok(_) => log::info!("heap {name}: opened {}", dir.join(name).display()),
+                Err(e) => log::info!("heap {name}: not available ({e})"),
+            }
+        }
+        backend
+    }
+
+    /// The heaps present in the directory, whatever the policy says.
+    pub fn present_heaps(&self) -> BTreeSet<String> {
+        DmaHeap::list_in(&self.dir)
+            .map(|v| v.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    fn heap(&self, name: &str) -> Result<Arc<DmaHeap>, BackendError> {
+        if let Some(heap) = self
+            .open
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(Arc::clone(heap));
+        }
+        // Heaps may appear after start-up (a vendor module loaded late), so a miss is retried.
+        let heap = match DmaHeap::open_in(&self.dir, name) {
+            Ok(heap) => Arc::new(heap),
+            Err(dmabuf::Error::OpenHeap {
+                errno: nix::Error::ENOENT,
+                ..
+            }) => {
+                return Err(BackendError::Absent(name.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut open = self.open.write().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have opened it meanwhile; keep one fd per heap.
+        Ok(Arc::clone(open.entry(name.to_owned()).or_insert(heap)))
+    }
+}
+
+impl HeapBackend for DmaHeapBackend {
+    fn is_present(&self, heap: &str) -> bool {
+        self.open
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(heap)
+            || self.dir.join(heap).exists()
+    }
+
+    fn allocate(&self, heap: &str, len: u64) -> Result<DmaBuf, BackendError> {
+        Ok(self.heap(heap)?.allocate(len)?)
+    }
+
+    fn set_name(&self, buf: &DmaBuf, name: &str) -> Result<(), BackendError> {
+        Ok(buf.set_name(name)?)
+    }
+}
+
+/// A stand-in for host tests: each "heap" hands out memfds, which are zeroed, mappable, and
+/// counted like dma-bufs. Heaps can be made absent or made to fail with an errno.
+#[derive(Debug, Default)]
+pub struct MemfdBackend {
+    state: Mutex<MemfdState>,
+}
+
+#[derive(Debug, Default)]
+struct MemfdState {
+    present: BTreeSet<String>,
+    failures: HashMap<String, FailurePlan>,
+    names: Vec<String>,
+    allocations: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FailurePlan {
+    errno: nix::Error,
+    after: u64,
+}
+
+impl MemfdBackend {
+    pub fn with_heaps<I: IntoIterator<Item = S>, S: Into<String>>(heaps: I) -> Self {
+        let backend = Self::default();
+        backend.lock().present = heaps.into_iter().map(Into::into).collect();
+        backend
+    }
+
+    /// Makes `heap` fail with `errno` once it has served `after` more buffers.
+    pub fn fail_after(&self, heap: &str, after: u64, errno: nix::Error) {
+        self.lock()
+            .failures
+            .insert(heap.to_owned(), FailurePlan { errno, after });
+    }
+
+    pub fn set_present(&self, heap: &str, present: bool) {
+        let mut state = self.lock();
+        if present {
+            state.present.insert(heap.to_owned());
+        } else {
+            state.present.remove(heap);
+        }
+    }
+
+    /// Every name given to a buffer so far, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().names.clone()
+    }
+
+    /// How many buffers were created, including ones later freed.
+    pub fn allocations(&self) -> u64 {
+        self.lock().allocations
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemfdState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl HeapBackend for MemfdBackend {
+    fn is_present(&self, heap: &str) -> bool {
+        self.lock().present.contains(heap)
+    }
+
+    fn allocate(&self, heap: &str, len: u64) -> Result<DmaBuf, BackendError> {
+        {
+            let mut state = self.lock();
+            if !state.present.contains(heap) {
+                return Err(BackendError::Absent(heap.to_owned()));
+            }
+            if let Some(plan) = state.failures.get_mut(heap) {
+                if plan.after == 0 {
+                    return Err(BackendError::Os {
+                        op: "allocate",
+                        errno: plan.errno,
+                    });
+                }
+                plan.after -= 1;
+            }
+            state.allocations += 1;
+        }
+        let fd =
+            nix::sys::memfd::memfd_create(c"dmaheap-test", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+                .map_err(|errno| BackendError::Os {
+                    op: "memfd_create",
+                    errno,
+                })?;
+        let size = i64::try_from(len).map_err(|_| BackendError::Os {
+            op: "ftruncate",
+            errno: nix::Error::EINVAL,
+        })?;
+        nix::unistd::ftruncate(&fd, size).map_err(|errno| BackendError::Os {
+            op: "ftruncate",
+            errno,
+        })?;
+        Ok(DmaBuf::from_fd(fd)?)
+    }
+
+    fn set_name(&self, _buf: &DmaBuf, name: &str) -> Result<(), BackendError> {
+        self.lock().names.push(name.to_owned());
+        Ok(())
+    }
+}

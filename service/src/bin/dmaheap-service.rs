@@ -1,0 +1,90 @@
+//! `vendor.dmaheap-service`: loads the policy, opens the heaps, registers
+//! `vendor.dmaheap.IHeapAllocator/default` and serves binder calls until killed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use clap::Parser;
+use dmaheap_service::backend::DmaHeapBackend;
+use dmaheap_service::policy::{Policy, DEFAULT_POLICY_PATH};
+use dmaheap_service::service::HeapAllocatorService;
+use dmaheap_service::Allocator;
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "dma-buf heap allocator HAL service (vendor.dmaheap.IHeapAllocator)"
+)]
+struct Args {
+    /// The allocation policy (TOML).
+    #[arg(long, default_value = DEFAULT_POLICY_PATH)]
+    policy: PathBuf,
+    /// Where the kernel's heap devices are.
+    #[arg(long, default_value = dmabuf::DMA_HEAP_DIR)]
+    heap_dir: PathBuf,
+    /// The binder device; rsbinder's default (binderfs, then /dev/binder) when not given.
+    #[arg(long)]
+    binder: Option<String>,
+    /// Binder threads. gralloc, camera and codec clients allocate concurrently during a camera
+    /// session start, so the default leaves room for all of them.
+    #[arg(long, default_value_t = 8)]
+    threads: u32,
+    /// Validate the policy, print it with the heaps present here, and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn init_logging() {
+    #[cfg(target_os = "android")]
+    android_logger::init_once(
+        android_logger::Config::default()
+            .with_tag("vendor.dmaheap")
+            .with_max_level(log::LevelFilter::Info),
+    );
+    #[cfg(not(target_os = "android"))]
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    init_logging();
+
+    // An invalid policy stops the service here: guessing a heap for PROTECTED or scanout
+    // buffers would be worse than not starting.
+    let policy = Policy::load(&args.policy).context("refusing to start with this policy")?;
+    let heap_names: Vec<String> = policy.heaps.iter().map(|h| h.name.clone()).collect();
+    let backend = DmaHeapBackend::new(&args.heap_dir, &heap_names);
+    let allocator = Arc::new(Allocator::new(policy, backend));
+    log::info!(
+        "policy {}: {} heaps, {} rules, {} ION ids",
+        allocator.policy().origin,
+        allocator.policy().heaps.len(),
+        allocator.policy().rules.len(),
+        allocator.policy().ion.len()
+    );
+    if args.check {
+        print!("{}", allocator.dump());
+        return Ok(());
+    }
+
+    let driver = args.binder.unwrap_or_else(|| {
+        if std::path::Path::new(rsbinder::DEFAULT_BINDER_PATH).exists() {
+            rsbinder::DEFAULT_BINDER_PATH.to_owned()
+        } else {
+            "/dev/binder".to_owned()
+        }
+    });
+    rsbinder::ProcessState::init(&driver, args.threads)
+        .map_err(|e| anyhow!("cannot open binder device {driver}: {e}"))?;
+    rsbinder::ProcessState::start_thread_pool();
+
+    let service = dmaheap_aidl::BnHeapAllocator::new_binder(HeapAllocatorService::new(allocator));
+    rsbinder::hub::add_service(dmaheap_aidl::SERVICE_NAME, &service)
+        .map_err(|e| anyhow!("cannot register {}: {e}", dmaheap_aidl::SERVICE_NAME))?;
+    log::info!("registered {}", dmaheap_aidl::SERVICE_NAME);
+
+    rsbinder::ProcessState::join_thread_pool()
+        .map_err(|e| anyhow!("binder thread pool ended: {e:?}"))?;
+    Ok(())
+}

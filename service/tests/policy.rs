@@ -1,0 +1,452 @@
+//! The policy engine: parsing, validation with line numbers, usage rules and the ION table,
+//! on the shipped default and on the vendor example tables.
+
+use dmaheap_aidl::usage::*;
+use dmaheap_service::policy::{Policy, PolicyError};
+use dmaheap_service::ErrorKind;
+
+fn all_present(_: &str) -> bool {
+    true
+}
+
+fn heap_for(
+    policy: &Policy,
+    usage: u64,
+    present: &dyn Fn(&str) -> bool,
+) -> Result<String, ErrorKind> {
+    policy
+        .resolve_usage(usage, present)
+        .map(|r| r.candidates[0].clone())
+        .map_err(|e| e.kind)
+}
+
+fn load_example(name: &str) -> Policy {
+    let path = format!("{}/policy/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    Policy::load(std::path::Path::new(&path)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn invalid_line(text: &str) -> (usize, String) {
+    match Policy::parse(text, "test.toml") {
+        Err(e @ PolicyError::Invalid { .. }) | Err(e @ PolicyError::Syntax { .. }) => {
+            (e.line().expect("error names a line"), e.to_string())
+        }
+        other => panic!("accepted an invalid policy: {other:?}"),
+    }
+}
+
+const TWO_HEAPS: &str = r#"
+[[heap]]
+name = "system"
+
+[[heap]]
+name = "secure"
+secure = true
+"#;
+
+#[test]
+fn the_default_policy_follows_aosp_practice() {
+    let p = Policy::builtin_default();
+    let only = |names: &'static [&'static str]| move |h: &str| names.contains(&h);
+
+    // No CPU access: uncached system memory when the device has it, else system.
+    assert_eq!(
+        heap_for(&p, GPU_TEXTURE, &all_present).unwrap(),
+        "system-uncached"
+    );
+    assert_eq!(
+        heap_for(&p, GPU_TEXTURE, &only(&["system"])).unwrap(),
+        "system"
+    );
+    // CPU access: cached system memory.
+    assert_eq!(
+        heap_for(&p, GPU_TEXTURE | CPU_READ_OFTEN, &all_present).unwrap(),
+        "system"
+    );
+    // Scanout: contiguous memory, with CMA under either of its usual names.
+    assert_eq!(
+        heap_for(&p, COMPOSER_OVERLAY, &all_present).unwrap(),
+        "linux,cma"
+    );
+    assert_eq!(
+        heap_for(&p, COMPOSER_OVERLAY, &only(&["system", "reserved"])).unwrap(),
+        "reserved"
+    );
+    // PROTECTED without a secure heap is refused, never served from system memory.
+    assert_eq!(
+        heap_for(&p, PROTECTED | VIDEO_DECODER, &all_present),
+        Err(ErrorKind::UnsupportedUsage)
+    );
+}
+
+#[test]
+fn unknown_usage_bits_are_rejected_and_vendor_bits_accepted() {
+    let p = Policy::builtin_default();
+    for bit in [10, 13, 19, 21, 33, 34, 47] {
+        let err = p.resolve_usage(1 << bit, &all_present).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::UnsupportedUsage, "bit {bit}");
+        assert!(err.message.contains("does not define"), "{}", err.message);
+    }
+    for bit in [28, 31, 48, 63] {
+        assert!(
+            p.resolve_usage(CPU_READ_OFTEN | (1 << bit), &all_present)
+                .is_ok(),
+            "bit {bit}"
+        );
+    }
+}
+
+#[test]
+fn rules_match_exact_all_any_and_none_in_order() {
+    let text = format!(
+        r#"{TWO_HEAPS}
+[[heap]]
+name = "cma"
+contiguous = true
+
+[[rule]]
+name = "exact"
+exact = "CAMERA_OUTPUT|0x10000000"
+heaps = ["cma"]
+
+[[rule]]
+name = "any-none"
+any_of = ["COMPOSER_OVERLAY", "COMPOSER_CURSOR"]
+none_of = "VIDEO_ENCODER"
+heaps = ["cma", "system"]
+
+[[rule]]
+name = "all"
+all_of = ["PROTECTED", "VIDEO_DECODER"]
+heaps = ["secure"]
+
+[[rule]]
+name = "rest"
+heaps = ["system"]
+"#
+    );
+    let p = Policy::parse(&text, "t").unwrap();
+    let rule = |u| {
+        p.resolve_usage(u, &all_present)
+            .map(|r| r.rule)
+            .unwrap_or_else(|e| e.message)
+    };
+    assert_eq!(rule(CAMERA_OUTPUT | (1 << 28)), "exact");
+    assert_eq!(
+        rule(CAMERA_OUTPUT | (1 << 28) | CPU_READ_OFTEN),
+        "rest",
+        "exact means exact"
+    );
+    assert_eq!(rule(COMPOSER_CURSOR), "any-none");
+    assert_eq!(rule(COMPOSER_OVERLAY | VIDEO_ENCODER), "rest");
+    assert_eq!(rule(PROTECTED | VIDEO_DECODER | GPU_TEXTURE), "all");
+    // PROTECTED that reaches the catch-all finds only a non-secure heap: refused.
+    let err = p
+        .resolve_usage(PROTECTED | GPU_TEXTURE, &all_present)
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnsupportedUsage);
+    assert!(err.message.contains("never substituted"), "{}", err.message);
+}
+
+#[test]
+fn absent_heaps_fall_back_in_order_and_the_reason_says_so() {
+    let p = Policy::builtin_default();
+    let r = p.resolve_usage(GPU_TEXTURE, &|h| h == "system").unwrap();
+    assert_eq!(r.candidates, ["system"]);
+    assert_eq!(r.rule, "no-cpu-access");
+    assert!(
+        r.reason.contains("absent on this device: system-uncached"),
+        "{}",
+        r.reason
+    );
+    let err = p.resolve_usage(GPU_TEXTURE, &|_| false).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NoSuchHeap);
+}
+
+#[test]
+fn a_protected_rule_with_an_absent_secure_heap_is_unsupported_not_no_such_heap() {
+    let text = format!("{TWO_HEAPS}\n[[rule]]\nname = \"p\"\nall_of = \"PROTECTED\"\nheaps = [\"secure\"]\n[[rule]]\nname = \"d\"\nheaps = [\"system\"]\n");
+    let p = Policy::parse(&text, "t").unwrap();
+    assert_eq!(heap_for(&p, PROTECTED, &all_present).unwrap(), "secure");
+    assert_eq!(
+        heap_for(&p, PROTECTED, &|h| h == "system"),
+        Err(ErrorKind::UnsupportedUsage)
+    );
+}
+
+#[test]
+fn invalid_policies_name_the_line() {
+    // Unknown heap in a rule: the rule starts on line 8.
+    let text = format!("{TWO_HEAPS}\n[[rule]]\nname = \"r\"\nheaps = [\"nope\"]\n");
+    let (line, msg) = invalid_line(&text);
+    assert_eq!(line, 9, "{msg}");
+    assert!(
+        msg.contains("\"nope\"") && msg.starts_with("test.toml:9:"),
+        "{msg}"
+    );
+
+    // Syntax error on line 3.
+    let (line, msg) = invalid_line("[[heap]]\nname = \"system\"\ncached = maybe\n");
+    assert_eq!(line, 3, "{msg}");
+
+    // Unknown key (a typo) is an error, not silently ignored.
+    let (line, msg) = invalid_line("[[heap]]\nname = \"system\"\ncahced = true\n");
+    assert_eq!(line, 3, "{msg}");
+
+    // Unknown usage name.
+    let (_, msg) = invalid_line(&format!(
+        "{TWO_HEAPS}\n[[rule]]\nname = \"r\"\nall_of = \"GPU_TEXTUR\"\nheaps = [\"system\"]\n"
+    ));
+    assert!(msg.contains("GPU_TEXTUR"), "{msg}");
+
+    // Unknown usage bit.
+    let (_, msg) = invalid_line(&format!(
+        "{TWO_HEAPS}\n[[rule]]\nname = \"r\"\nany_of = \"0x200000000\"\nheaps = [\"system\"]\n"
+    ));
+    assert!(msg.contains("not BufferUsage bits"), "{msg}");
+
+    // A PROTECTED rule that leads to unprotected memory.
+    let (line, msg) = invalid_line(&format!("{TWO_HEAPS}\n[[rule]]\nname = \"p\"\nall_of = \"PROTECTED\"\nheaps = [\"secure\", \"system\"]\n"));
+    assert_eq!(line, 9);
+    assert!(msg.contains("not secure"), "{msg}");
+
+    // Contradictory conditions.
+    let (_, msg) = invalid_line(&format!("{TWO_HEAPS}\n[[rule]]\nname = \"r\"\nall_of = \"GPU_TEXTURE\"\nnone_of = \"GPU_TEXTURE\"\nheaps = [\"system\"]\n"));
+    assert!(msg.contains("never match"), "{msg}");
+
+    // A rule after a catch-all can never be reached.
+    let (line, msg) = invalid_line(&format!(
+        "{TWO_HEAPS}\n[[rule]]\nname = \"all\"\nheaps = [\"system\"]\n\n[[rule]]\nname = \"late\"\nall_of = \"GPU_TEXTURE\"\nheaps = [\"system\"]\n"
+    ));
+    assert_eq!(line, 13, "{msg}");
+    assert!(msg.contains("unreachable"), "{msg}");
+
+    // Heap names that would escape /dev/dma_heap.
+    let (line, _) = invalid_line("[[heap]]\nname = \"../../dev/mem\"\n");
+    assert_eq!(line, 1);
+
+    // ION ids beyond the mask, duplicate ids, unknown heaps.
+    let (_, msg) = invalid_line(&format!("{TWO_HEAPS}\n[[rule]]\nname = \"d\"\nheaps = [\"system\"]\n[[ion]]\nid = 32\nheap = \"system\"\n"));
+    assert!(msg.contains("32"), "{msg}");
+    let (line, msg) = invalid_line(&format!(
+        "{TWO_HEAPS}\n[[rule]]\nname = \"d\"\nheaps = [\"system\"]\n[[ion]]\nid = 3\nheap = \"system\"\n[[ion]]\nid = 3\nheap = \"system\"\n"
+    ));
+    assert_eq!(line, 15, "{msg}");
+    assert!(msg.contains("already mapped on line 12"), "{msg}");
+
+    // Limits out of range.
+    let (_, msg) = invalid_line(&format!("[limits]\nmax_batch_count = 65\n{TWO_HEAPS}\n[[rule]]\nname = \"d\"\nheaps = [\"system\"]\n"));
+    assert!(msg.contains("max_batch_count"), "{msg}");
+}
+
+#[test]
+fn ion_masks_are_tried_highest_id_first_with_cached_variants() {
+    let p = load_example("qualcomm.toml");
+    // Bits 25 (system) and 8 (CP_MM): 25 first, as ION's priority order does.
+    let r = p
+        .resolve_ion((1 << 25) | (1 << 8), 0, &all_present)
+        .unwrap();
+    assert_eq!(r.candidates, ["qcom,system-uncached", "qcom,secure-pixel"]);
+    assert!(r.fallback_on_error);
+    let r = p
+        .resolve_ion(
+            1 << 25,
+            dmaheap_aidl::consts::ION_FLAG_CACHED as u32,
+            &all_present,
+        )
+        .unwrap();
+    assert_eq!(r.candidates, ["qcom,system"]);
+    // An absent heap is skipped; the next id serves.
+    let r = p
+        .resolve_ion((1 << 25) | (1 << 22), 0, &|h| h == "qcom,adsp")
+        .unwrap();
+    assert_eq!(r.candidates, ["qcom,adsp"]);
+}
+
+#[test]
+fn ion_errors_are_clear() {
+    let p = Policy::builtin_default();
+    assert_eq!(
+        p.resolve_ion(0, 0, &all_present).unwrap_err().kind,
+        ErrorKind::BadArgument
+    );
+    let err = p.resolve_ion(1 << 7, 0, &all_present).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NoSuchHeap);
+    assert!(err.message.contains("ION heap id 7"), "{}", err.message);
+    // One unmapped id poisons the mask even if another would do: the caller has a bug to fix.
+    assert_eq!(
+        p.resolve_ion((1 << 7) | 1, 0, &all_present)
+            .unwrap_err()
+            .kind,
+        ErrorKind::NoSuchHeap
+    );
+    assert_eq!(
+        p.resolve_ion(1, 1 << 31, &all_present).unwrap_err().kind,
+        ErrorKind::BadArgument
+    );
+    // System id with and without ION_FLAG_CACHED.
+    assert_eq!(
+        p.resolve_ion(1, 0, &all_present).unwrap().candidates,
+        ["system-uncached"]
+    );
+    assert_eq!(
+        p.resolve_ion(1, 1, &all_present).unwrap().candidates,
+        ["system"]
+    );
+    assert_eq!(
+        p.resolve_ion(1, 0, &|h| h == "system").unwrap().candidates,
+        ["system"]
+    );
+}
+
+#[test]
+fn pixel_gchips_table() {
+    let p = load_example("pixel-gchips.toml");
+    let tpu = 1u64 << 62;
+    assert_eq!(
+        heap_for(&p, PROTECTED | tpu, &all_present).unwrap(),
+        "faceauth_tpu-secure"
+    );
+    assert_eq!(
+        heap_for(&p, PROTECTED | CAMERA_OUTPUT | tpu, &all_present).unwrap(),
+        "faimg-secure"
+    );
+    assert_eq!(
+        heap_for(&p, PROTECTED | GPU_TEXTURE | COMPOSER_OVERLAY, &all_present).unwrap(),
+        "vframe-secure"
+    );
+    assert_eq!(
+        heap_for(&p, PROTECTED | COMPOSER_OVERLAY, &all_present).unwrap(),
+        "vscaler-secure"
+    );
+    assert_eq!(
+        heap_for(&p, PROTECTED | VIDEO_ENCODER, &all_present).unwrap(),
+        "vstream-secure"
+    );
+    assert_eq!(
+        heap_for(&p, PROTECTED | VIDEO_DECODER, &all_present).unwrap(),
+        "vframe-secure"
+    );
+    assert_eq!(
+        heap_for(&p, SENSOR_DIRECT_DATA | CPU_READ_RARELY, &all_present).unwrap(),
+        "sensor_direct_heap"
+    );
+    assert_eq!(
+        heap_for(&p, CAMERA_OUTPUT | CPU_READ_OFTEN, &all_present).unwrap(),
+        "system"
+    );
+    // The protected face-auth heap missing is unsupported, not a silent system buffer.
+    assert_eq!(
+        heap_for(&p, PROTECTED | tpu, &|h| h != "faceauth_tpu-secure"),
+        Err(ErrorKind::UnsupportedUsage)
+    );
+}
+
+#[test]
+fn qualcomm_table() {
+    let p = load_example("qualcomm.toml");
+    assert_eq!(
+        heap_for(&p, PROTECTED | (1 << 28) | COMPOSER_OVERLAY, &all_present).unwrap(),
+        "qcom,secure-display"
+    );
+    assert_eq!(
+        heap_for(&p, PROTECTED | CAMERA_OUTPUT, &all_present).unwrap(),
+        "qcom,secure-non-pixel"
+    );
+    assert_eq!(
+        heap_for(
+            &p,
+            PROTECTED | CAMERA_OUTPUT | COMPOSER_OVERLAY,
+            &all_present
+        )
+        .unwrap(),
+        "qcom,secure-pixel"
+    );
+    assert_eq!(
+        heap_for(&p, PROTECTED | VIDEO_DECODER, &all_present).unwrap(),
+        "qcom,secure-pixel"
+    );
+    assert_eq!(
+        heap_for(&p, SENSOR_DIRECT_DATA, &all_present).unwrap(),
+        "qcom,adsp"
+    );
+    assert_eq!(
+        heap_for(&p, VIDEO_DECODER | GPU_TEXTURE, &all_present).unwrap(),
+        "qcom,system-uncached"
+    );
+    assert_eq!(
+        heap_for(&p, CPU_READ_OFTEN | CPU_WRITE_OFTEN, &all_present).unwrap(),
+        "qcom,system"
+    );
+    assert_eq!(p.ion.len(), 6);
+}
+
+#[test]
+fn arm_reference_table() {
+    let p = load_example("arm-reference.toml");
+    assert_eq!(
+        heap_for(&p, PROTECTED | VIDEO_DECODER, &all_present).unwrap(),
+        "protected"
+    );
+    assert_eq!(
+        heap_for(&p, COMPOSER_OVERLAY | GPU_RENDER_TARGET, &all_present).unwrap(),
+        "linux,cma"
+    );
+    assert_eq!(
+        heap_for(&p, COMPOSER_CLIENT_TARGET | VIDEO_ENCODER, &all_present).unwrap(),
+        "system-uncached"
+    );
+    assert_eq!(
+        heap_for(&p, CPU_READ_OFTEN | GPU_TEXTURE, &all_present).unwrap(),
+        "system"
+    );
+    assert_eq!(
+        heap_for(&p, CPU_READ_RARELY, &all_present).unwrap(),
+        "system-uncached"
+    );
+    // No CMA on this device: scanout has no fallback in Arm's table.
+    assert_eq!(
+        heap_for(&p, COMPOSER_OVERLAY, &|h| h != "linux,cma"),
+        Err(ErrorKind::NoSuchHeap)
+    );
+}
+
+#[test]
+fn every_shipped_policy_keeps_protected_usage_on_secure_heaps() {
+    let dir = format!("{}/policy", env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![std::path::PathBuf::from(format!("{dir}/default.toml"))];
+    for entry in std::fs::read_dir(format!("{dir}/examples")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    assert!(files.len() >= 4);
+    // Every PROTECTED combination of the common bits: served from a secure heap or refused.
+    let extras = [
+        0,
+        GPU_TEXTURE,
+        GPU_RENDER_TARGET,
+        COMPOSER_OVERLAY,
+        VIDEO_DECODER,
+        VIDEO_ENCODER,
+        CAMERA_OUTPUT,
+        CPU_READ_OFTEN,
+    ];
+    for file in files {
+        let p = Policy::load(&file).unwrap_or_else(|e| panic!("{e}"));
+        for a in extras {
+            for b in extras {
+                match p.resolve_usage(PROTECTED | a | b, &all_present) {
+                    Ok(r) => {
+                        for heap in &r.candidates {
+                            assert!(
+                                p.heap(heap).unwrap().secure,
+                                "{}: {heap} for {:#x}",
+                                file.display(),
+                                PROTECTED | a | b
+                            );
+                        }
+                    }
+                    Err(e) => assert_eq!(e.kind, ErrorKind::UnsupportedUsage, "{}", e.message),
+                }
+            }
+        }
+    }
+}
