@@ -426,8 +426,15 @@ unsafe extern "C" fn op_release(dmabuf: *mut b::dma_buf) {
     let stats = &buf.heap.stats;
     stats.buffers.fetch_sub(1, Ordering::Relaxed);
     stats.bytes.fetch_sub(buf.len as u64, Ordering::Relaxed);
-    // SAFETY: `raw` is unreferenced; the deferred-free worker takes it over.
-    unsafe { deferred::queue(raw) };
+    // Defer (zero + pool) only what the pools can take: everything else is freed right here,
+    // which needs no zeroing. This bounds the memory waiting for the worker by the pool limit.
+    if buf.heap.wants_recycle(buf.len) {
+        // SAFETY: `raw` is unreferenced; the deferred-free worker takes it over.
+        unsafe { deferred::queue(raw) };
+    } else {
+        // SAFETY: `raw` is unreferenced.
+        unsafe { Buffer::destroy(raw, false) };
+    }
 }
 
 /// The dma-buf operations of every buffer of this module.

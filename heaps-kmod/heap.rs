@@ -218,6 +218,13 @@ impl Heap {
         freed
     }
 
+    /// Would the pools take `len` more bytes, counting what the worker has not processed yet?
+    pub(crate) fn wants_recycle(&self, len: usize) -> bool {
+        matches!(self.kind, Kind::System)
+            && self.stats.pool_bytes() as u64 + self.stats.deferred_bytes.load(Ordering::Relaxed) + len as u64
+                <= self.pool_limit as u64
+    }
+
     /// Number of base pages held in the pools.
     pub(crate) fn pool_count(&self) -> usize {
         self.stats.pool_bytes() >> b::DMAHEAP_PAGE_SHIFT

@@ -1,0 +1,813 @@
+//! The dmaheap_heaps module's own suite, run in the test VM after the module is loaded.
+//! Output is TAP. Heaps are found in /sys/kernel/dmaheap_heaps.
+//!
+//! Usage: heaps-kmod-tests [--stress-secs N]
+
+use std::fs;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use dmabuf::{CpuAccess, DmaBuf, DmaHeap};
+use heaps_kmod_tests::*;
+use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * 1024;
+const PAGE: u64 = 4096;
+
+type R = Result<(), String>;
+
+fn ensure(cond: bool, msg: impl FnOnce() -> String) -> R {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg())
+    }
+}
+
+fn round_up(len: u64) -> u64 {
+    len.div_ceil(PAGE) * PAGE
+}
+
+/// Allocates, maps and checks that the whole buffer reads as zero.
+fn check_zero(buf: &DmaBuf) -> R {
+    buf.begin_cpu_access(CpuAccess::Read)
+        .map_err(|e| e.to_string())?;
+    let map = buf.map().map_err(|e| e.to_string())?;
+    let bad = map.find_byte_not_equal_to_wide(0);
+    buf.end_cpu_access(CpuAccess::Read)
+        .map_err(|e| e.to_string())?;
+    match bad {
+        None => Ok(()),
+        Some(off) => Err(format!(
+            "byte {off} of {} is {:#x}, not zero",
+            map.len(),
+            map.read(off)
+        )),
+    }
+}
+
+fn fill(buf: &DmaBuf, value: u8) -> R {
+    buf.begin_cpu_access(CpuAccess::Write)
+        .map_err(|e| e.to_string())?;
+    let mut map = buf.map().map_err(|e| e.to_string())?;
+    map.fill_wide(value);
+    buf.end_cpu_access(CpuAccess::Write)
+        .map_err(|e| e.to_string())
+}
+
+fn order_file(size: u64) -> &'static str {
+    match size {
+        s if s >= MIB => "pool_pages_order8",
+        s if s >= 64 * KIB => "pool_pages_order4",
+        _ => "pool_pages_order0",
+    }
+}
+
+/// Fill buffers with a pattern, free them, let the worker pool their pages, allocate again from
+/// the pool and check every byte is zero.
+fn zero_after_reuse(h: &KmodHeap, size: u64) -> R {
+    let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
+    ensure(drain_pools(), || "pools did not drain".into())?;
+    const N: usize = 4;
+    let bufs: Vec<DmaBuf> = (0..N)
+        .map(|_| heap.allocate(size))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    for b in &bufs {
+        fill(b, 0xa5)?;
+    }
+    drop(bufs);
+    ensure(wait_deferred(&h.name), || {
+        "deferred free did not finish".into()
+    })?;
+    let pooled_before = stat(&h.name, order_file(size));
+    if !h.contiguous {
+        ensure(
+            pooled_before >= N as u64 * (size / (PAGE << order_of(size))).max(1),
+            || {
+                format!(
+                    "after freeing {N} buffers of {size} bytes, {} holds only {pooled_before}",
+                    order_file(size)
+                )
+            },
+        )?;
+    }
+    let bufs: Vec<DmaBuf> = (0..N)
+        .map(|_| heap.allocate(size))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    if !h.contiguous {
+        let pooled_after = stat(&h.name, order_file(size));
+        ensure(pooled_after < pooled_before, || {
+            format!("allocation did not take from the pool ({pooled_before} -> {pooled_after})")
+        })?;
+    }
+    for b in &bufs {
+        check_zero(b)?;
+    }
+    Ok(())
+}
+
+fn order_of(size: u64) -> u32 {
+    match size {
+        s if s >= MIB => 8,
+        s if s >= 64 * KIB => 4,
+        _ => 0,
+    }
+}
+
+fn sizes_for(h: &KmodHeap) -> Vec<u64> {
+    let mut v = vec![
+        1,
+        PAGE - 1,
+        PAGE,
+        PAGE + 1,
+        64 * KIB - 1,
+        64 * KIB + 1,
+        MIB - 1,
+        MIB + PAGE + 17,
+        3 * MIB + 5,
+        16 * MIB,
+    ];
+    if !h.contiguous {
+        v.push(64 * MIB);
+    }
+    v
+}
+
+fn one_size(h: &KmodHeap, size: u64) -> R {
+    let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
+    let before = stat(&h.name, "bytes");
+    let buf = heap.allocate(size).map_err(|e| e.to_string())?;
+    let fd = buf
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| e.to_string())?;
+    let end =
+        nix::unistd::lseek(&fd, 0, nix::unistd::Whence::SeekEnd).map_err(|e| e.to_string())?;
+    ensure(end as u64 == round_up(size), || {
+        format!("dma-buf size {end}, expected {}", round_up(size))
+    })?;
+    let live = stat(&h.name, "bytes");
+    ensure(live >= before + round_up(size), || {
+        format!(
+            "stats bytes {live} after allocating {} (was {before})",
+            round_up(size)
+        )
+    })?;
+    check_zero(&buf)?;
+    buf.begin_cpu_access(CpuAccess::ReadWrite)
+        .map_err(|e| e.to_string())?;
+    {
+        let mut map = buf.map().map_err(|e| e.to_string())?;
+        let last = map.len() - 1;
+        map.write(last, 0x22);
+        map.write(0, 0x11);
+        let want_last = if last == 0 { 0x11 } else { 0x22 };
+        ensure(map.read(0) == 0x11 && map.read(last) == want_last, || {
+            "write/read back failed".into()
+        })?;
+    }
+    buf.end_cpu_access(CpuAccess::ReadWrite)
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// mmap with a page offset must show the pages at that offset.
+fn mmap_offset(h: &KmodHeap) -> R {
+    let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
+    let size = 3 * MIB + 2 * PAGE;
+    let buf = heap.allocate(size).map_err(|e| e.to_string())?;
+    {
+        let mut map = buf.map().map_err(|e| e.to_string())?;
+        for page in 0..(size / PAGE) as usize {
+            map.write(page * PAGE as usize, (page % 251) as u8 + 1);
+        }
+    }
+    for first in [1u64, 255, 256, 257, 700] {
+        let len = size - first * PAGE;
+        // SAFETY: a fresh shared mapping of a dma-buf we hold; unmapped below.
+        let ptr = unsafe {
+            mmap(
+                None,
+                std::num::NonZeroUsize::new(len as usize).unwrap(),
+                ProtFlags::PROT_READ,
+                MapFlags::MAP_SHARED,
+                buf.as_fd(),
+                (first * PAGE) as i64,
+            )
+        }
+        .map_err(|e| format!("mmap at page {first}: {e}"))?;
+        let mut bad = None;
+        for i in 0..(len / PAGE) as usize {
+            // SAFETY: inside the mapping.
+            let v = unsafe {
+                ptr.cast::<u8>()
+                    .as_ptr()
+                    .add(i * PAGE as usize)
+                    .read_volatile()
+            };
+            let want = ((i + first as usize) % 251) as u8 + 1;
+            if v != want {
+                bad = Some((i, v, want));
+                break;
+            }
+        }
+        // SAFETY: exactly the range mapped above.
+        unsafe { munmap(ptr, len as usize) }.map_err(|e| e.to_string())?;
+        if let Some((i, v, want)) = bad {
+            return Err(format!(
+                "mapping at page {first}: page {i} reads {v}, expected {want}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn stress(heaps: &[KmodHeap], secs: u64) -> R {
+    let threads = 4;
+    let stop = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(AtomicU64::new(0));
+    let cma_enomem = Arc::new(AtomicU64::new(0));
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let heaps: Vec<KmodHeap> = heaps.to_vec();
+        let (stop, ops, barrier, cma_enomem) = (
+            stop.clone(),
+            ops.clone(),
+            barrier.clone(),
+            cma_enomem.clone(),
+        );
+        handles.push(std::thread::spawn(move || -> R {
+            let opened: Vec<(KmodHeap, DmaHeap)> = heaps
+                .iter()
+                .map(|h| DmaHeap::open(&h.name).map(|d| (h.clone(), d)))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            barrier.wait();
+            let mut seed = 0x9e37_79b9u64 ^ (t as u64 * 0x1234_5678);
+            let mut held: Vec<(DmaBuf, u8)> = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let (h, heap) = &opened[(seed % opened.len() as u64) as usize];
+                let max = if h.contiguous { 2 * MIB } else { 4 * MIB };
+                let size = 1 + (seed >> 8) % max;
+                let buf = match heap.allocate(size) {
+                    Ok(b) => b,
+                    // A CMA area can be fragmented or busy with pages that will not migrate
+                    // right now: a clean ENOMEM is a correct answer there.
+                    Err(e) if h.contiguous && e.errno() == Some(nix::Error::ENOMEM) => {
+                        cma_enomem.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    Err(e) => return Err(format!("{}: {e}", h.name)),
+                };
+                let pat = (seed >> 40) as u8 | 1;
+                check_zero(&buf).map_err(|e| format!("{} fresh buffer of {size}: {e}", h.name))?;
+                fill(&buf, pat)?;
+                held.push((buf, pat));
+                if held.len() > 3 || seed & 1 == 0 {
+                    let (b, p) = held.remove(0);
+                    b.begin_cpu_access(CpuAccess::Read)
+                        .map_err(|e| e.to_string())?;
+                    let m = b.map().map_err(|e| e.to_string())?;
+                    if let Some(off) = m.find_byte_not_equal_to_wide(p) {
+                        return Err(format!("{}: byte {off} lost its pattern", h.name));
+                    }
+                    b.end_cpu_access(CpuAccess::Read)
+                        .map_err(|e| e.to_string())?;
+                }
+                ops.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    barrier.wait();
+    std::thread::sleep(Duration::from_secs(secs));
+    stop.store(true, Ordering::Relaxed);
+    let mut errors = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(e),
+            Err(_) => errors.push("thread panicked".into()),
+        }
+    }
+    println!(
+        "# stress: {} allocations in {secs} s by {threads} threads, {} clean ENOMEM from CMA",
+        ops.load(Ordering::Relaxed),
+        cma_enomem.load(Ordering::Relaxed)
+    );
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+fn stats_zero(heaps: &[KmodHeap]) -> R {
+    ensure(wait_all_deferred(), || {
+        "deferred free did not finish".into()
+    })?;
+    for h in heaps {
+        for f in ["buffers", "bytes", "deferred_bytes"] {
+            let v = stat(&h.name, f);
+            ensure(v == 0, || {
+                format!("{}: {f} = {v} with no buffer alive", h.name)
+            })?;
+        }
+        let pool = stat(&h.name, "pool_bytes");
+        let limit = stat(&h.name, "pool_limit_bytes");
+        ensure(pool <= limit, || {
+            format!("{}: pool {pool} above limit {limit}", h.name)
+        })?;
+    }
+    Ok(())
+}
+
+fn watermark(h: &KmodHeap) -> R {
+    let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
+    let a = heap.allocate(2 * MIB).map_err(|e| e.to_string())?;
+    let wm = stat(&h.name, "watermark");
+    ensure(wm >= 2 * MIB, || format!("watermark {wm} below live 2 MiB"))?;
+    drop(a);
+    reset_watermark(&h.name).map_err(|e| e.to_string())?;
+    let live = stat(&h.name, "bytes");
+    let wm = stat(&h.name, "watermark");
+    ensure(wm == live, || {
+        format!("watermark {wm} after reset, live bytes {live}")
+    })
+}
+
+fn pool_limit(h: &KmodHeap) -> R {
+    let limit = stat(&h.name, "pool_limit_bytes");
+    let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
+    let n = (limit / (8 * MIB)) + 4;
+    let bufs: Vec<DmaBuf> = (0..n)
+        .map(|_| heap.allocate(8 * MIB))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    drop(bufs);
+    ensure(wait_deferred(&h.name), || {
+        "deferred free did not finish".into()
+    })?;
+    let pool = stat(&h.name, "pool_bytes");
+    ensure(pool <= limit && pool > 0, || {
+        format!("pool {pool} after freeing {} MiB, limit {limit}", n * 8)
+    })
+}
+
+fn fill_pools(heaps: &[KmodHeap]) -> R {
+    for h in heaps.iter().filter(|h| !h.contiguous) {
+        let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
+        let bufs: Vec<DmaBuf> = (0..4)
+            .map(|_| heap.allocate(4 * MIB + 68 * KIB))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        drop(bufs);
+    }
+    ensure(wait_all_deferred(), || {
+        "deferred free did not finish".into()
+    })?;
+    for h in heaps.iter().filter(|h| !h.contiguous) {
+        let p = stat(&h.name, "pool_bytes");
+        ensure(p > 0, || {
+            format!("{}: pools empty after freeing buffers", h.name)
+        })?;
+    }
+    Ok(())
+}
+
+fn pools_empty(heaps: &[KmodHeap]) -> R {
+    for h in heaps {
+        let p = stat(&h.name, "pool_bytes");
+        ensure(p == 0, || format!("{}: {p} bytes still pooled", h.name))?;
+    }
+    Ok(())
+}
+
+fn shrinker_debugfs(heaps: &[KmodHeap]) -> R {
+    fill_pools(heaps)?;
+    let total: u64 = heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum();
+    // The shrinker's own count must match the pools.
+    for d in shrinker_dirs() {
+        let count = fs::read_to_string(d.join("count")).map_err(|e| e.to_string())?;
+        let objs: u64 = count
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum();
+        ensure(objs * PAGE == total, || {
+            format!("shrinker count {objs} pages, pools hold {total} bytes")
+        })?;
+    }
+    shrinker_scan(1 << 30).map_err(|e| e.to_string())?;
+    pools_empty(heaps)
+}
+
+fn shrinker_drop_caches(heaps: &[KmodHeap]) -> R {
+    fill_pools(heaps)?;
+    fs::write("/proc/sys/vm/drop_caches", "2\n").map_err(|e| e.to_string())?;
+    pools_empty(heaps)
+}
+
+/// Real memory pressure: fill most of free memory with anonymous pages; reclaim must call the
+/// shrinker and take the pools back.
+fn shrinker_pressure(heaps: &[KmodHeap]) -> R {
+    fill_pools(heaps)?;
+    let pooled: u64 = heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum();
+    let free = mem_free_kib() * KIB;
+    // Ask for more than is free: the pools are reclaimable only through the shrinker, so
+    // reclaim has to call it. (Should reclaim fail, the OOM killer takes this process.)
+    let _ = fs::write("/proc/self/oom_score_adj", "1000\n");
+    let want = free + pooled / 4;
+    let len = std::num::NonZeroUsize::new(want as usize).ok_or("no memory to pressure with")?;
+    // SAFETY: a private anonymous mapping, unmapped below.
+    let ptr = unsafe {
+        nix::sys::mman::mmap_anonymous(
+            None,
+            len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_PRIVATE,
+        )
+    }
+    .map_err(|e| e.to_string())?;
+    for off in (0..want as usize).step_by(PAGE as usize) {
+        // SAFETY: inside the mapping.
+        unsafe { ptr.cast::<u8>().as_ptr().add(off).write_volatile(1) };
+    }
+    let after: u64 = heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum();
+    // SAFETY: the range mapped above.
+    unsafe { munmap(ptr, want as usize) }.map_err(|e| e.to_string())?;
+    ensure(after < pooled, || {
+        format!(
+            "pools held {pooled} bytes before and {after} under pressure ({} MiB touched)",
+            want / MIB
+        )
+    })
+}
+
+const FAIL_DIR: &str = "/sys/kernel/debug/fail_page_alloc";
+
+fn fail_set(file: &str, v: &str) -> R {
+    fs::write(format!("{FAIL_DIR}/{file}"), format!("{v}\n")).map_err(|e| format!("{file}: {e}"))
+}
+
+/// fail_page_alloc for one thread: every system-heap allocation fails cleanly with ENOMEM, and
+/// statistics and free memory come back to where they were.
+fn fault_injection(heaps: &[KmodHeap]) -> Result<bool, String> {
+    if !std::path::Path::new(FAIL_DIR).exists() {
+        return Ok(false);
+    }
+    let sys: Vec<KmodHeap> = heaps.iter().filter(|h| !h.contiguous).cloned().collect();
+    ensure(drain_pools(), || "pools did not drain".into())?;
+    let before: Vec<(u64, u64, u64)> = sys
+        .iter()
+        .map(|h| {
+            (
+                stat(&h.name, "buffers"),
+                stat(&h.name, "bytes"),
+                stat(&h.name, "alloc_failures"),
+            )
+        })
+        .collect();
+    let free_before = mem_free_kib();
+    for (f, v) in [
+        ("probability", "0"),
+        ("interval", "1"),
+        ("times", "-1"),
+        ("verbose", "0"),
+        ("task-filter", "Y"),
+        ("ignore-gfp-wait", "N"),
+        ("ignore-gfp-highmem", "N"),
+        ("min-order", "0"),
+    ] {
+        fail_set(f, v)?;
+    }
+    let fds: Vec<_> = sys
+        .iter()
+        .map(|h| open_heap(&h.name))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    const SIZES: [u64; 4] = [PAGE, 64 * KIB, MIB, 8 * MIB];
+    let armed = Arc::new(Barrier::new(2));
+    let fired = Arc::new(Barrier::new(2));
+    let (a2, f2) = (armed.clone(), fired.clone());
+    let worker = std::thread::spawn(move || -> Vec<Result<(), nix::Error>> {
+        // Everything this thread needs is allocated and faulted in before injection starts.
+        let mut results: Vec<Result<(), nix::Error>> = Vec::with_capacity(64);
+        let mut stack = [0u8; 256 * 1024];
+        std::hint::black_box(&mut stack);
+        let _ = fs::write("/proc/thread-self/make-it-fail", "1\n");
+        a2.wait(); // ready
+        a2.wait(); // armed
+        for fd in &fds {
+            for &s in &SIZES {
+                results.push(raw_alloc(fd, s).map(drop));
+            }
+        }
+        f2.wait();
+        let _ = fs::write("/proc/thread-self/make-it-fail", "0\n");
+        results
+    });
+    armed.wait();
+    let armed_ok = fail_set("probability", "100");
+    armed.wait();
+    fired.wait();
+    let disarm = fail_set("probability", "0");
+    let results = worker
+        .join()
+        .map_err(|_| "injection thread panicked".to_string())?;
+    armed_ok?;
+    disarm?;
+    for (i, r) in results.iter().enumerate() {
+        let (h, s) = (&sys[i / SIZES.len()].name, SIZES[i % SIZES.len()]);
+        match r {
+            Err(nix::Error::ENOMEM) => {}
+            other => {
+                return Err(format!(
+                    "{h}: {s} bytes with page allocation failing gave {other:?}, not ENOMEM"
+                ))
+            }
+        }
+    }
+    ensure(wait_all_deferred(), || {
+        "deferred free did not finish".into()
+    })?;
+    for (h, (b, by, f)) in sys.iter().zip(before.iter()) {
+        let (b2, by2, f2) = (
+            stat(&h.name, "buffers"),
+            stat(&h.name, "bytes"),
+            stat(&h.name, "alloc_failures"),
+        );
+        ensure(b2 == *b && by2 == *by, || {
+            format!(
+                "{}: buffers {b} -> {b2}, bytes {by} -> {by2} after failed allocations",
+                h.name
+            )
+        })?;
+        ensure(f2 == f + SIZES.len() as u64, || {
+            format!(
+                "{}: alloc_failures {f} -> {f2}, expected +{}",
+                h.name,
+                SIZES.len()
+            )
+        })?;
+    }
+    ensure(drain_pools(), || "pools did not drain".into())?;
+    let free_after = mem_free_kib();
+    ensure(free_after + 2048 >= free_before, || {
+        format!("MemFree {free_before} KiB -> {free_after} KiB: pages leaked")
+    })?;
+    Ok(true)
+}
+
+/// Partial failure: some allocations fail half-way (10 % of page allocations fail); each either
+/// succeeds with a whole zeroed buffer or fails with ENOMEM, and nothing leaks.
+fn fault_injection_partial(heaps: &[KmodHeap]) -> Result<bool, String> {
+    if !std::path::Path::new(FAIL_DIR).exists() {
+        return Ok(false);
+    }
+    let Some(h) = heaps.iter().find(|h| !h.contiguous && !h.uncached).cloned() else {
+        return Ok(false);
+    };
+    ensure(drain_pools(), || "pools did not drain".into())?;
+    let free_before = mem_free_kib();
+    let fd = open_heap(&h.name).map_err(|e| e.to_string())?;
+    let gate = Arc::new(Barrier::new(2));
+    let done = Arc::new(Barrier::new(2));
+    let (g2, d2) = (gate.clone(), done.clone());
+    let worker = std::thread::spawn(move || -> Vec<Result<std::os::fd::OwnedFd, nix::Error>> {
+        let mut results = Vec::with_capacity(64);
+        let mut stack = [0u8; 256 * 1024];
+        std::hint::black_box(&mut stack);
+        let _ = fs::write("/proc/thread-self/make-it-fail", "1\n");
+        g2.wait(); // ready
+        g2.wait(); // armed
+        for _ in 0..24 {
+            results.push(raw_alloc(&fd, 2 * MIB + 20 * KIB));
+        }
+        d2.wait();
+        let _ = fs::write("/proc/thread-self/make-it-fail", "0\n");
+        results
+    });
+    gate.wait();
+    let armed = fail_set("probability", "10");
+    gate.wait();
+    done.wait();
+    let disarmed = fail_set("probability", "0");
+    let results = worker
+        .join()
+        .map_err(|_| "injection thread panicked".to_string())?;
+    armed?;
+    disarmed?;
+    let (mut ok, mut failed) = (0, 0);
+    for r in results {
+        match r {
+            Ok(fd) => {
+                ok += 1;
+                let buf = DmaBuf::from_fd(fd).map_err(|e| e.to_string())?;
+                ensure(buf.len() == round_up(2 * MIB + 20 * KIB), || {
+                    format!("partial buffer of {} bytes", buf.len())
+                })?;
+                check_zero(&buf)?;
+            }
+            Err(nix::Error::ENOMEM) => failed += 1,
+            Err(e) => return Err(format!("allocation failed with {e}, not ENOMEM")),
+        }
+    }
+    println!("# partial fault injection: {ok} allocations succeeded, {failed} failed with ENOMEM");
+    ensure(wait_deferred(&h.name), || {
+        "deferred free did not finish".into()
+    })?;
+    ensure(stat(&h.name, "buffers") == 0, || {
+        "buffers left after the run".into()
+    })?;
+    ensure(drain_pools(), || "pools did not drain".into())?;
+    let free_after = mem_free_kib();
+    ensure(free_after + 2048 >= free_before, || {
+        format!("MemFree {free_before} KiB -> {free_after} KiB: pages leaked")
+    })?;
+    Ok(true)
+}
+
+/// SIGKILL during a large allocation: the allocation stops (fatal_signal_pending), nothing leaks.
+fn fatal_signal(h: &KmodHeap) -> R {
+    let before = (stat(&h.name, "buffers"), stat(&h.name, "bytes"));
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let size = (meminfo("MemAvailable:") * KIB / 3).min(384 * MIB);
+    let mut child = std::process::Command::new(exe)
+        .args(["--alloc-child", &h.name, &size.to_string()])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(30));
+    let _ = child.kill();
+    let status = child.wait().map_err(|e| e.to_string())?;
+    ensure(wait_deferred(&h.name), || {
+        "deferred free did not finish".into()
+    })?;
+    let after = (stat(&h.name, "buffers"), stat(&h.name, "bytes"));
+    println!("# child {status}");
+    ensure(after == before, || {
+        format!("buffers/bytes {before:?} -> {after:?} after the killed allocation")
+    })
+}
+
+fn rmmod_refused() -> R {
+    let name = std::ffi::CString::new(MODULE_NAME).unwrap();
+    let r = nix::kmod::delete_module(&name, nix::kmod::DeleteModuleFlags::O_NONBLOCK);
+    ensure(
+        matches!(r, Err(nix::Error::EWOULDBLOCK) | Err(nix::Error::EBUSY)),
+        || format!("delete_module gave {r:?}"),
+    )?;
+    let modules = fs::read_to_string("/proc/modules").unwrap_or_default();
+    ensure(
+        modules
+            .lines()
+            .any(|l| l.starts_with(&format!("{MODULE_NAME} "))),
+        || "module gone from /proc/modules".into(),
+    )?;
+    for h in kmod_heaps() {
+        DmaHeap::open(&h.name)
+            .and_then(|d| d.allocate(PAGE))
+            .map_err(|e| format!("{}: {e}", h.name))?;
+    }
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "--alloc-child" {
+        let heap = DmaHeap::open(&args[2]).expect("open heap");
+        let _ = heap.allocate(args[3].parse().expect("size"));
+        std::thread::sleep(Duration::from_secs(5));
+        return;
+    }
+    let stress_secs = args
+        .iter()
+        .position(|a| a == "--stress-secs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+
+    let mut tap = Tap::default();
+    let heaps = kmod_heaps();
+    tap.result("module loaded, heaps listed in sysfs and /dev/dma_heap", {
+        let names: Vec<&str> = heaps.iter().map(|h| h.name.as_str()).collect();
+        println!("# heaps: {names:?}");
+        ensure(!heaps.is_empty(), || format!("nothing in {STATS_DIR}")).and_then(|_| {
+            let listed = DmaHeap::list().map_err(|e| e.to_string())?;
+            ensure(names.iter().all(|n| listed.iter().any(|l| l == n)), || {
+                format!("{listed:?} lacks some of {names:?}")
+            })
+        })
+    });
+    if heaps.is_empty() {
+        std::process::exit(tap.finish());
+    }
+    tap.result("no buffers alive at start", stats_zero(&heaps));
+
+    for h in &heaps {
+        for size in [PAGE, 64 * KIB, MIB] {
+            let what = if h.contiguous {
+                String::new()
+            } else {
+                format!(" (order {})", order_of(size))
+            };
+            tap.result(
+                &format!(
+                    "{}: zeroed after pool reuse, {} KiB{what}",
+                    h.name,
+                    size / KIB
+                ),
+                zero_after_reuse(h, size),
+            );
+        }
+    }
+    for h in &heaps {
+        for size in sizes_for(h) {
+            tap.result(&format!("{}: {size} bytes", h.name), one_size(h, size));
+        }
+        tap.result(&format!("{}: mmap at page offsets", h.name), mmap_offset(h));
+        tap.result(
+            &format!("{}: watermark resets to live bytes", h.name),
+            watermark(h),
+        );
+    }
+    for h in heaps.iter().filter(|h| !h.contiguous) {
+        tap.result(&format!("{}: pool limit respected", h.name), pool_limit(h));
+    }
+    tap.result(
+        &format!("concurrent stress, {stress_secs} s"),
+        stress(&heaps, stress_secs),
+    );
+    tap.result("stats back to zero after stress", stats_zero(&heaps));
+    for h in heaps.iter().filter(|h| !h.contiguous) {
+        tap.result(
+            &format!(
+                "{}: SIGKILL during a large allocation leaks nothing",
+                h.name
+            ),
+            fatal_signal(h),
+        );
+    }
+    match fault_injection(&heaps) {
+        Ok(true) => tap.result(
+            "fail_page_alloc: clean ENOMEM, stats consistent, no leak",
+            Ok(()),
+        ),
+        Ok(false) => tap.skip(
+            "fail_page_alloc: clean ENOMEM, stats consistent, no leak",
+            "no fail_page_alloc in debugfs",
+        ),
+        Err(e) => tap.result(
+            "fail_page_alloc: clean ENOMEM, stats consistent, no leak",
+            Err(e),
+        ),
+    }
+    match fault_injection_partial(&heaps) {
+        Ok(true) => tap.result(
+            "fail_page_alloc 10%: whole buffers or ENOMEM, no leak",
+            Ok(()),
+        ),
+        Ok(false) => tap.skip(
+            "fail_page_alloc 10%: whole buffers or ENOMEM, no leak",
+            "no fail_page_alloc in debugfs",
+        ),
+        Err(e) => tap.result(
+            "fail_page_alloc 10%: whole buffers or ENOMEM, no leak",
+            Err(e),
+        ),
+    }
+    if shrinker_dirs().is_empty() {
+        tap.skip(
+            "shrinker empties pools (SHRINKER_DEBUG scan)",
+            "no SHRINKER_DEBUG",
+        );
+    } else {
+        tap.result(
+            "shrinker empties pools (SHRINKER_DEBUG scan)",
+            shrinker_debugfs(&heaps),
+        );
+    }
+    tap.result(
+        "shrinker empties pools (drop_caches)",
+        shrinker_drop_caches(&heaps),
+    );
+    tap.result(
+        "shrinker gives pool pages back under memory pressure",
+        shrinker_pressure(&heaps),
+    );
+    tap.result("stats back to zero at the end", stats_zero(&heaps));
+    tap.result(
+        "rmmod is refused and the heaps keep working",
+        rmmod_refused(),
+    );
+    std::process::exit(tap.finish());
+}

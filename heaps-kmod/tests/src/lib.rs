@@ -1,0 +1,213 @@
+//! Shared helpers for the dmaheap_heaps guest test suite and benchmark: the module's sysfs
+//! statistics, pool draining through the shrinker, and a raw allocation ioctl that does not
+//! allocate in user space (for fault-injection runs).
+
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where the module publishes one directory of statistics per heap.
+pub const STATS_DIR: &str = "/sys/kernel/dmaheap_heaps";
+/// The module's name as the kernel knows it.
+pub const MODULE_NAME: &str = "dmaheap_heaps";
+
+/// A heap registered by the module.
+#[derive(Debug, Clone)]
+pub struct KmodHeap {
+    pub name: String,
+    pub uncached: bool,
+    pub contiguous: bool,
+}
+
+/// The module's heaps, sorted by name (empty if the module is not loaded).
+pub fn kmod_heaps() -> Vec<KmodHeap> {
+    let mut heaps = Vec::new();
+    if let Ok(dir) = fs::read_dir(STATS_DIR) {
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            heaps.push(KmodHeap {
+                uncached: stat(&name, "uncached") == 1,
+                contiguous: stat(&name, "contiguous") == 1,
+                name,
+            });
+        }
+    }
+    heaps.sort_by(|a, b| a.name.cmp(&b.name));
+    heaps
+}
+
+fn stat_path(heap: &str, file: &str) -> PathBuf {
+    Path::new(STATS_DIR).join(heap).join(file)
+}
+
+/// One statistic of one heap (`u64::MAX` when unreadable, which no check accepts).
+pub fn stat(heap: &str, file: &str) -> u64 {
+    fs::read_to_string(stat_path(heap, file))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// Resets the watermark of a heap to its current live bytes.
+pub fn reset_watermark(heap: &str) -> std::io::Result<()> {
+    fs::write(stat_path(heap, "watermark"), "0\n")
+}
+
+/// Waits until the deferred-free worker has processed everything released so far.
+pub fn wait_deferred(heap: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if stat(heap, "deferred_bytes") == 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+/// Waits for the deferred-free worker on every heap of the module.
+pub fn wait_all_deferred() -> bool {
+    kmod_heaps().iter().all(|h| wait_deferred(&h.name))
+}
+
+/// The module's shrinker directories in debugfs (CONFIG_SHRINKER_DEBUG).
+pub fn shrinker_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Ok(rd) = fs::read_dir("/sys/kernel/debug/shrinker") {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with("dmaheap-pool") {
+                dirs.push(e.path());
+            }
+        }
+    }
+    dirs
+}
+
+/// Asks the module's shrinker, through SHRINKER_DEBUG's `scan` file, to free up to `pages`.
+pub fn shrinker_scan(pages: u64) -> std::io::Result<()> {
+    let dirs = shrinker_dirs();
+    if dirs.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no dmaheap-pool shrinker in /sys/kernel/debug/shrinker",
+        ));
+    }
+    for d in dirs {
+        // "<memcg inode> <NUMA node> <objects to scan>"
+        fs::write(d.join("scan"), format!("0 0 {pages}\n"))?;
+    }
+    Ok(())
+}
+
+/// Empties every pool of the module (after the worker finished refilling them).
+pub fn drain_pools() -> bool {
+    if !wait_all_deferred() {
+        return false;
+    }
+    for _ in 0..8 {
+        if shrinker_scan(1 << 30).is_err() {
+            let _ = fs::write("/proc/sys/vm/drop_caches", "2\n");
+        }
+        if kmod_heaps()
+            .iter()
+            .all(|h| stat(&h.name, "pool_bytes") == 0)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// `struct dma_heap_allocation_data`.
+#[repr(C)]
+#[derive(Default)]
+pub struct AllocData {
+    pub len: u64,
+    pub fd: u32,
+    pub fd_flags: u32,
+    pub heap_flags: u64,
+}
+
+nix::ioctl_readwrite!(dma_heap_alloc, b'H', 0, AllocData);
+
+/// Allocates through the raw ioctl: no allocation in user space on the way (the fault-injection
+/// test runs this with page allocation failing for the calling thread).
+pub fn raw_alloc(heap_fd: &OwnedFd, len: u64) -> Result<OwnedFd, nix::Error> {
+    let mut data = AllocData {
+        len,
+        fd_flags: (libc_o_rdwr() | libc_o_cloexec()) as u32,
+        ..Default::default()
+    };
+    // SAFETY: `heap_fd` is an open dma-heap device; `data` is a live allocation_data the kernel
+    // reads and writes during the call only.
+    unsafe { dma_heap_alloc(heap_fd.as_raw_fd(), &mut data) }?;
+    // SAFETY: on success the kernel installed a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(data.fd as i32) })
+}
+
+fn libc_o_rdwr() -> i32 {
+    nix::fcntl::OFlag::O_RDWR.bits()
+}
+
+fn libc_o_cloexec() -> i32 {
+    nix::fcntl::OFlag::O_CLOEXEC.bits()
+}
+
+/// Opens /dev/dma_heap/<name> read-only.
+pub fn open_heap(name: &str) -> Result<OwnedFd, nix::Error> {
+    nix::fcntl::open(
+        &Path::new(dmabuf::DMA_HEAP_DIR).join(name),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+}
+
+/// `MemFree` from /proc/meminfo, in KiB.
+pub fn mem_free_kib() -> u64 {
+    meminfo("MemFree:")
+}
+
+/// A /proc/meminfo field in KiB.
+pub fn meminfo(field: &str) -> u64 {
+    fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A TAP producer: `ok N - name` / `not ok N - name`, the plan at the end.
+#[derive(Default)]
+pub struct Tap {
+    n: usize,
+    failed: usize,
+}
+
+impl Tap {
+    pub fn result(&mut self, name: &str, res: Result<(), String>) {
+        self.n += 1;
+        match res {
+            Ok(()) => println!("ok {} - {name}", self.n),
+            Err(why) => {
+                self.failed += 1;
+                println!("not ok {} - {name}", self.n);
+                for line in why.lines() {
+                    println!("# {line}");
+                }
+            }
+        }
+    }
+
+    pub fn skip(&mut self, name: &str, why: &str) {
+        self.n += 1;
+        println!("ok {} - {name} # SKIP {why}", self.n);
+    }
+
+    pub fn finish(self) -> i32 {
+        println!("1..{}", self.n);
+        i32::from(self.failed > 0)
+    }
+}
