@@ -96,8 +96,26 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Returns the cached kernel for the current inputs, building it first when there is none.
+/// `DMAHEAP_KERNEL_TREE` names an already built tree to use instead (a kernel developer's own);
+/// it must have been configured with the fragment and patches of this repository.
 pub fn ensure() -> Result<Kernel> {
     let tools = prereqs::ensure()?;
+    if let Some(tree) = std::env::var_os("DMAHEAP_KERNEL_TREE") {
+        let kernel = Kernel {
+            tree: PathBuf::from(tree),
+        };
+        if !kernel.bzimage().exists() || !kernel.uapi_headers().exists() {
+            bail!(
+                "DMAHEAP_KERNEL_TREE={} has no built bzImage or installed UAPI headers",
+                kernel.tree.display()
+            );
+        }
+        progress::step("kernel").done(&format!(
+            "using DMAHEAP_KERNEL_TREE={}",
+            kernel.tree.display()
+        ));
+        return Ok(kernel);
+    }
     let inputs = build_inputs(tools)?;
     let key = &hex(&Sha256::digest(inputs.as_bytes()))[..16];
     let root = paths::cache().join("kernel");

@@ -74,11 +74,11 @@ fn main() -> ExitCode {
             vm,
         } => test(!vm_only, !host_only, vm.options()),
         Task::Kernel => kernel::ensure().map(|k| {
+            progress::print_timings();
             println!("{}", k.tree.display());
             true
         }),
     };
-    progress::print_timings();
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -100,6 +100,7 @@ fn demo(options: VmOptions) -> Result<bool> {
     let plan = suites::demo_plan();
     let run = run_plan(&plan, options, Echo::Readable)?;
     let totals = Totals::of(&run.results);
+    progress::print_timings();
     println!(
         "\nDemo summary: {totals} (full console: {})",
         run.console_log.display()

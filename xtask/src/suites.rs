@@ -147,7 +147,7 @@ fn binder_setup() -> Vec<GuestStep> {
         background("service-manager", "rsb_hub --insecure-allow-all"),
         check(
             "testbed",
-            "service manager running",
+            "service manager process started",
             "for i in $(seq 50); do pidof rsb_hub >/dev/null && exit 0; sleep 0.1; done; exit 1",
         ),
     ]

@@ -76,11 +76,26 @@ fn serve() -> Result<()> {
     ProcessState::init_default().map_err(|e| anyhow!("binder: {e}"))?;
     ProcessState::start_thread_pool();
     let service = BnBufferSmoke::new_binder(SmokeService::default());
-    hub::add_service(SERVICE_NAME, &service)
-        .map_err(|e| anyhow!("registering {SERVICE_NAME}: {e:?}"))?;
+    register_when_service_manager_is_up(&service)?;
     eprintln!("binder-smoke: {SERVICE_NAME} registered");
     ProcessState::join_thread_pool().map_err(|e| anyhow!("thread pool: {e:?}"))?;
     Ok(())
+}
+
+/// The service manager may still be starting (it becomes the binder context manager a moment
+/// after its process appears); Android's libbinder waits for it the same way.
+fn register_when_service_manager_is_up(service: &rsbinder::Strong<dyn IBufferSmoke>) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match hub::add_service(SERVICE_NAME, service) {
+            Ok(()) => return Ok(()),
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("binder-smoke: service manager not ready ({e:?}), retrying");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => bail!("registering {SERVICE_NAME}: {e:?}"),
+        }
+    }
 }
 
 /// Prints one TAP line per check and returns how many failed.
