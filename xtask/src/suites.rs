@@ -168,6 +168,41 @@ fn binder_smoke_service() -> Vec<GuestStep> {
     ]
 }
 
+/// The Rust dma-buf heap module (heaps-kmod/), built against the test kernel.
+fn heaps_kmod() -> KernelModule {
+    KernelModule {
+        source_dir: "heaps-kmod",
+        ko: "dmaheap_heaps.ko",
+    }
+}
+
+/// The test bed keeps the kernel's built-in `system` heap, so the module loads under other names.
+const HEAPS_KMOD_INSMOD: &str = "insmod /lib/modules/dmaheap_heaps.ko \
+     system_name=kmod-system system_uncached_name=kmod-system-uncached \
+     cma_heaps=kmod-cma:default,kmod-cma-uncached:default:uncached";
+
+/// Loads the heap module: first under its GKI default names, which must fail cleanly because
+/// `system` is taken, then under the test-bed names.
+fn heaps_kmod_load() -> Vec<GuestStep> {
+    vec![
+        check(
+            "heaps-kmod",
+            "loading under the default names fails: 'system' is taken",
+            "! insmod /lib/modules/dmaheap_heaps.ko 2>/dev/null && \
+             dmesg | grep -q \"dmaheap_heaps: a dma-heap named 'system' is already registered\" && \
+             ! test -e /sys/kernel/dmaheap_heaps",
+        ),
+        check(
+            "heaps-kmod",
+            "module loads and registers kmod-system, kmod-system-uncached, kmod-cma, kmod-cma-uncached",
+            &format!(
+                "{HEAPS_KMOD_INSMOD} && for h in kmod-system kmod-system-uncached kmod-cma kmod-cma-uncached; do \
+                 test -c /dev/dma_heap/$h && test -d /sys/kernel/dmaheap_heaps/$h || exit 1; done"
+            ),
+        ),
+    ]
+}
+
 pub fn test_plan() -> Plan {
     let mut steps = vec![
         check(
@@ -180,12 +215,15 @@ pub fn test_plan() -> Plan {
             "vgem importer present for the selftest",
             "ls /dev/dri/card* >/dev/null",
         ),
-        suite(
-            "kselftest-dmabuf-heaps",
-            Format::Tap,
-            "kselftest-dmabuf-heap",
-        ),
     ];
+    // The module's heaps go in before the selftest, which then covers them too.
+    steps.extend(heaps_kmod_load());
+    steps.push(suite(
+        "kselftest-dmabuf-heaps",
+        Format::Tap,
+        "kselftest-dmabuf-heap",
+    ));
+    steps.push(suite("heaps-kmod", Format::Tap, "heaps-kmod-tests"));
     steps.extend(binder_setup());
     steps.extend(binder_smoke_service());
     steps.push(suite(
@@ -193,12 +231,18 @@ pub fn test_plan() -> Plan {
         Format::Tap,
         "timeout 60 binder-smoke client system 1048576",
     ));
-    let mut programs = vec![kselftest()];
+    let mut programs = vec![
+        kselftest(),
+        Program::CargoBin {
+            package: "heaps-kmod-tests",
+            bin: "heaps-kmod-tests",
+        },
+    ];
     programs.extend(binder_programs());
     Plan {
         name: "test",
         programs,
-        modules: vec![],
+        modules: vec![heaps_kmod()],
         files: vec![],
         steps,
         kernel_args: vec![],
@@ -232,5 +276,25 @@ pub fn demo_plan() -> Plan {
         steps,
         kernel_args: vec![],
         timeout: Duration::from_secs(300),
+    }
+}
+
+/// `cargo xtask bench`: allocation latency of the module's cached system heap against the
+/// built-in `system` heap, cold and warm pools.
+#[allow(dead_code)] // until `cargo xtask bench` calls it
+pub fn bench_plan() -> Plan {
+    let mut steps = heaps_kmod_load();
+    steps.push(show("heaps-kmod-bench --builtin system --kmod kmod-system"));
+    Plan {
+        name: "bench",
+        programs: vec![Program::CargoBin {
+            package: "heaps-kmod-tests",
+            bin: "heaps-kmod-bench",
+        }],
+        modules: vec![heaps_kmod()],
+        files: vec![],
+        steps,
+        kernel_args: vec![],
+        timeout: Duration::from_secs(600),
     }
 }

@@ -1,0 +1,156 @@
+//! Allocation latency of the module's cached system heap against the kernel's built-in `system`
+//! heap, cold (pools empty) and warm (pools filled), p50/p99 per size, printed side by side.
+//!
+//! Usage: heaps-kmod-bench [--builtin system] [--kmod kmod-system] [--scale N]
+//! (`--scale` multiplies the iteration counts.)
+
+use std::time::{Duration, Instant};
+
+use dmabuf::DmaHeap;
+use heaps_kmod_tests::{drain_pools, stat, wait_deferred};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * 1024;
+
+fn arg(args: &[String], name: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn summarize(mut v: Vec<Duration>) -> Stats {
+    v.sort();
+    Stats {
+        p50: percentile(&v, 0.50),
+        p99: percentile(&v, 0.99),
+    }
+}
+
+fn time_alloc(heap: &DmaHeap, size: u64) -> Result<Duration, String> {
+    // Let background work (the module's worker, the previous buffer's release) go idle first.
+    std::thread::sleep(Duration::from_millis(2));
+    let t = Instant::now();
+    let buf = heap.allocate(size).map_err(|e| e.to_string())?;
+    let d = t.elapsed();
+    drop(buf);
+    Ok(d)
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn human(size: u64) -> String {
+    if size >= MIB {
+        format!("{} MiB", size / MIB)
+    } else {
+        format!("{} KiB", size / KIB)
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let builtin_name = arg(&args, "--builtin", "system");
+    let kmod_name = arg(&args, "--kmod", "kmod-system");
+    let scale: usize = arg(&args, "--scale", "1")
+        .parse()
+        .map_err(|_| "bad --scale")?;
+    let builtin = DmaHeap::open(&builtin_name).map_err(|e| e.to_string())?;
+    let kmod = DmaHeap::open(&kmod_name).map_err(|e| e.to_string())?;
+    let limit = stat(&kmod_name, "pool_limit_bytes");
+
+    let sizes: [(u64, usize); 5] = [
+        (4 * KIB, 200),
+        (64 * KIB, 150),
+        (MIB, 60),
+        (8 * MIB, 20),
+        (32 * MIB, 10),
+    ];
+    println!(
+        "allocation latency, microseconds: built-in '{builtin_name}' vs module '{kmod_name}' (pool limit {} MiB)",
+        limit / MIB
+    );
+    println!(
+        "{:>7} | {:>21} | {:>21} | {:>21} | {:>13} | {:>13}",
+        "size",
+        "built-in p50 / p99",
+        "kmod cold p50 / p99",
+        "kmod warm p50 / p99",
+        "speedup cold",
+        "speedup warm"
+    );
+    for (size, n) in sizes {
+        let n = n * scale;
+        // Built-in heap: no pools, every allocation zeroes fresh pages.
+        let _ = time_alloc(&builtin, size)?;
+        // Every timed allocation, of either heap, follows the same untimed step: waiting for the
+        // module's deferred-free worker (a sysfs read when it is idle), so that neither side
+        // pays for the other's background work.
+        let mut b = Vec::with_capacity(n);
+        for _ in 0..n {
+            if !wait_deferred(&kmod_name) {
+                return Err("deferred free did not finish".into());
+            }
+            b.push(time_alloc(&builtin, size)?);
+        }
+
+        // Module, cold: pools emptied through the shrinker before each allocation.
+        let mut cold = Vec::with_capacity(n);
+        for _ in 0..n {
+            if !drain_pools() || !wait_deferred(&kmod_name) {
+                return Err("pools did not drain".into());
+            }
+            cold.push(time_alloc(&kmod, size)?);
+        }
+
+        // Module, warm: the previous buffer went back to the pools before the next allocation.
+        let mut warm = Vec::with_capacity(n);
+        let warm_possible = size <= limit;
+        if warm_possible {
+            drop(kmod.allocate(size).map_err(|e| e.to_string())?);
+            for _ in 0..n {
+                if !wait_deferred(&kmod_name) {
+                    return Err("deferred free did not finish".into());
+                }
+                warm.push(time_alloc(&kmod, size)?);
+            }
+        }
+        let (b, c) = (summarize(b), summarize(cold));
+        let w = (!warm.is_empty()).then(|| summarize(warm));
+        let fmt = |s: &Stats| format!("{:>9.1} / {:>9.1}", us(s.p50), us(s.p99));
+        println!(
+            "{:>7} | {} | {} | {} | {:>12.2}x | {:>12}",
+            human(size),
+            fmt(&b),
+            fmt(&c),
+            w.as_ref()
+                .map(fmt)
+                .unwrap_or_else(|| format!("{:>21}", "(above pool limit)")),
+            us(b.p50) / us(c.p50),
+            w.as_ref()
+                .map(|w| format!("{:.2}x", us(b.p50) / us(w.p50)))
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+    println!("speedup = built-in p50 / module p50 (higher is better for the module)");
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("heaps-kmod-bench: {e}");
+        std::process::exit(1);
+    }
+}
