@@ -127,7 +127,7 @@ pub fn ensure() -> Result<Kernel> {
         return Ok(kernel);
     }
     progress::note(format!(
-        "kernel inputs (key {key}):\n{}",
+        "kernel inputs (key {key}):\n      {}",
         inputs.trim_end().replace('\n', "\n      ")
     ));
     if tree.exists() {

@@ -47,6 +47,11 @@ enum Task {
         #[command(flatten)]
         vm: VmFlags,
     },
+    /// Benchmarks in one VM run, printed side by side as ratios (not a test).
+    Bench {
+        #[command(flatten)]
+        vm: VmFlags,
+    },
     /// Install prerequisites and build (or find cached) the test kernel; print its tree (KDIR).
     Kernel,
 }
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
             vm_only,
             vm,
         } => test(!vm_only, !host_only, vm.options()),
+        Task::Bench { vm } => bench(vm.options()),
         Task::Kernel => kernel::ensure().map(|k| {
             progress::print_timings();
             println!("{}", k.tree.display());
@@ -109,6 +115,23 @@ fn demo(options: VmOptions) -> Result<bool> {
         println!("  FAILED {}: {}", failed.suite, failed.name);
     }
     Ok(totals.failed == 0)
+}
+
+fn bench(options: VmOptions) -> Result<bool> {
+    prereqs::ensure()?;
+    let plan = suites::bench_plan();
+    let run = run_plan(&plan, options, Echo::Readable)?;
+    progress::print_timings();
+    let failed: Vec<&TestResult> = run
+        .results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .collect();
+    for failure in &failed {
+        println!("  FAILED {}: {}", failure.suite, failure.name);
+    }
+    println!("\nbenchmark console: {}", run.console_log.display());
+    Ok(failed.is_empty())
 }
 
 fn test(host: bool, in_vm: bool, options: VmOptions) -> Result<bool> {
@@ -164,7 +187,12 @@ fn print_vm_summary(results: &[TestResult]) {
     }
 }
 
-/// rustfmt and clippy count as one test each; `cargo test` counts its own tests.
+/// The device's target: what runs on the phone must at least type-check for it. Nothing links
+/// here (there is no NDK), so this is `cargo check`, not a build.
+const DEVICE_TARGET: &str = "aarch64-linux-android";
+const DEVICE_PACKAGES: &[&str] = &["dmaheap-service"];
+
+/// rustfmt, clippy and the device-target check count as one test each; `cargo test` counts its own tests.
 fn host_checks() -> Result<(Totals, Vec<String>)> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let repo = paths::repo();
@@ -195,6 +223,19 @@ fn host_checks() -> Result<(Totals, Vec<String>)> {
             "-D",
             "warnings",
         ]),
+    )?;
+
+    let mut device_check = Command::new(&cargo);
+    device_check.args(["check", "--quiet", "--target", DEVICE_TARGET]);
+    for package in DEVICE_PACKAGES {
+        device_check.args(["-p", package]);
+    }
+    gate(
+        &format!(
+            "cargo check --target {DEVICE_TARGET} ({})",
+            DEVICE_PACKAGES.join(", ")
+        ),
+        &mut device_check,
     )?;
 
     let step = progress::step("host: cargo test --workspace");

@@ -281,7 +281,6 @@ pub fn demo_plan() -> Plan {
 
 /// `cargo xtask bench`: allocation latency of the module's cached system heap against the
 /// built-in `system` heap, cold and warm pools.
-#[allow(dead_code)] // until `cargo xtask bench` calls it
 pub fn bench_plan() -> Plan {
     let mut steps = heaps_kmod_load();
     steps.push(show("heaps-kmod-bench --builtin system --kmod kmod-system"));
