@@ -1,0 +1,88 @@
+//! The Cargo side of the Soong modules: which crate a Rust module builds and what it depends on.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Soong module names of the crates.io crates this project uses, as AOSP's
+/// external/rust/crates names them (rsbinder is not in AOSP: the device imports it, see
+/// docs/porting.md).
+pub const SOONG_NAMES: &[(&str, &str)] = &[
+    ("android_logger", "libandroid_logger"),
+    ("anyhow", "libanyhow"),
+    ("clap", "libclap"),
+    ("libc", "liblibc"),
+    ("log", "liblog_rust"),
+    ("nix", "libnix"),
+    ("rsbinder", "librsbinder"),
+    ("serde", "libserde"),
+    ("serde_json", "libserde_json"),
+    ("thiserror", "libthiserror"),
+    ("toml", "libtoml"),
+    ("rsbinder-aidl", "librsbinder_aidl"),
+    // Crates of this workspace.
+    ("dmabuf", "libdmabuf"),
+    ("dmaheap-aidl", "libdmaheap_aidl"),
+    ("dmaheap-client", "libdmaheap_client"),
+    ("dmaheap-service", "libdmaheap_service"),
+];
+
+/// The Soong module name for a Cargo dependency.
+pub fn soong_name(dep: &str) -> Option<&'static str> {
+    SOONG_NAMES.iter().find(|(c, _)| *c == dep).map(|(_, s)| *s)
+}
+
+/// A crate's manifest, as far as the checks need it.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub package: String,
+    /// Dependencies that exist on Android: `[dependencies]` plus
+    /// `[target.'cfg(target_os = "android")'.dependencies]` (not dev-, build- or other targets').
+    pub android_deps: BTreeSet<String>,
+    /// `[dev-dependencies]` (linked by test targets only).
+    pub dev_deps: BTreeSet<String>,
+}
+
+pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let package = doc
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .ok_or_else(|| format!("{}: no package.name", path.display()))?
+        .to_owned();
+    let mut android_deps = BTreeSet::new();
+    let mut dev_deps = BTreeSet::new();
+    let add = |table: Option<&toml::Value>, into: &mut BTreeSet<String>| {
+        if let Some(t) = table.and_then(|t| t.as_table()) {
+            for (name, spec) in t {
+                let optional = spec
+                    .get("optional")
+                    .and_then(|o| o.as_bool())
+                    .unwrap_or(false);
+                if !optional {
+                    let real = spec.get("package").and_then(|p| p.as_str()).unwrap_or(name);
+                    into.insert(real.to_owned());
+                }
+            }
+        }
+    };
+    add(doc.get("dependencies"), &mut android_deps);
+    add(doc.get("dev-dependencies"), &mut dev_deps);
+    if let Some(targets) = doc.get("target").and_then(|t| t.as_table()) {
+        for (cfg, t) in targets {
+            let c: String = cfg.chars().filter(|c| !c.is_whitespace()).collect();
+            let android = c == "cfg(target_os=\"android\")" || c == "cfg(unix)";
+            if android {
+                add(t.get("dependencies"), &mut android_deps);
+            }
+        }
+    }
+    Ok(Manifest {
+        package,
+        android_deps,
+        dev_deps,
+    })
+}

@@ -1,0 +1,270 @@
+//! Android.bp: parses with a Blueprint parser, names only files that exist, and agrees with the
+//! AIDL package, the Cargo crates, the init script, the VINTF fragment and the policy file.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use android_checks::bp::{self, Value};
+use android_checks::{cargo, names};
+use common::*;
+
+/// Module types this file may use (all are Soong built-ins or the aidl_interface plugin).
+const KNOWN_TYPES: &[&str] = &[
+    "package",
+    "license",
+    "aidl_interface",
+    "rust_library",
+    "rust_binary",
+    "rust_binary_host",
+    "rust_test",
+    "genrule",
+    "prebuilt_etc",
+];
+
+#[test]
+fn parses_with_a_blueprint_parser() {
+    let bp = android_bp();
+    assert!(bp.modules.len() >= 8, "expected the project's modules");
+    for m in &bp.modules {
+        assert!(
+            KNOWN_TYPES.contains(&m.typ.as_str()),
+            "unknown module type {}",
+            m.typ
+        );
+    }
+}
+
+#[test]
+fn parser_rejects_what_blueprint_rejects() {
+    assert!(bp::parse("rust_binary { name: \"a\", name: \"b\" }").is_err());
+    assert!(bp::parse("rust_binary { name: \"a\" ").is_err());
+    assert!(bp::parse("rust_binary { name: \"a\" srcs: [] }").is_err());
+    assert!(bp::parse("rust_binary { name: \"a\", srcs: [\"x\",], }").is_ok());
+}
+
+#[test]
+fn module_names_are_unique() {
+    let bp = android_bp();
+    let names = bp::module_names(&bp);
+    let unique: BTreeSet<&String> = names.iter().collect();
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "duplicate module names in {names:?}"
+    );
+}
+
+#[test]
+fn every_named_file_exists() {
+    let bp = android_bp();
+    let mut checked = 0;
+    for m in &bp.modules {
+        for f in bp::file_references(m) {
+            if f.contains('*') {
+                assert!(!glob(&f).is_empty(), "{}: `{f}` matches no file", m.typ);
+            } else {
+                assert!(root().join(&f).is_file(), "{}: `{f}` does not exist", m.typ);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} file references found");
+    // genrule `$(location x)` must name one of the genrule's srcs or tools.
+    for m in bp.modules_by_type("genrule") {
+        let cmd = match m.get("cmd") {
+            Some(Value::String(s)) => s.clone(),
+            other => panic!("genrule cmd must be a string, found {other:?}"),
+        };
+        let mut known = bp::strings(m.get("srcs"));
+        known.extend(bp::strings(m.get("tools")));
+        for loc in cmd.split("$(location ").skip(1) {
+            let target = loc.split(')').next().unwrap();
+            assert!(
+                known.iter().any(|k| k == target),
+                "genrule: $(location {target}) is not a src or tool"
+            );
+        }
+    }
+}
+
+#[test]
+fn aidl_interface_matches_the_sources() {
+    let bp = android_bp();
+    let m = aidl_interface(&bp);
+    assert_eq!(m.get_string("stability").map(String::as_str), Some("vintf"));
+    assert_eq!(
+        m.get_bool("vendor_available"),
+        Some(true),
+        "vendor HALs link the ndk/cpp backends"
+    );
+    let include = m
+        .get_string("local_include_dir")
+        .expect("local_include_dir");
+    assert_eq!(include, names::AIDL_ROOT);
+    for (backend, enabled) in [
+        ("cpp", true),
+        ("ndk", true),
+        ("rust", true),
+        ("java", false),
+    ] {
+        let v = bp::path(m, &["backend", backend, "enabled"]);
+        assert_eq!(
+            v,
+            Some(&Value::Boolean(enabled)),
+            "backend.{backend}.enabled"
+        );
+    }
+    let srcs = bp::strings(m.get("srcs"));
+    let mut files = Vec::new();
+    for s in &srcs {
+        files.extend(glob(s));
+    }
+    assert!(!files.is_empty());
+    for f in &files {
+        // aidl requires a file's path under the include dir to spell its package.
+        let rel = f
+            .strip_prefix(&format!("{include}/"))
+            .expect("src under local_include_dir");
+        let package_path = rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        assert_eq!(package_path.replace('/', "."), names::AIDL_PACKAGE, "{f}");
+        let text = read(f);
+        assert!(
+            text.contains(&format!("package {};", names::AIDL_PACKAGE)),
+            "{f} is not in package {}",
+            names::AIDL_PACKAGE
+        );
+        assert!(
+            text.contains("@VintfStability"),
+            "{f}: every type of a vintf interface needs @VintfStability"
+        );
+    }
+    // Every .aidl file of the package is compiled (nothing left out of srcs).
+    let all = glob(&format!("{include}/**/*.aidl"));
+    assert_eq!(all, files, "srcs must cover every .aidl under {include}/");
+}
+
+#[test]
+fn the_service_installs_where_init_and_sepolicy_expect_it() {
+    let bp = android_bp();
+    let m = module(&bp, "rust_binary", names::SERVICE_MODULE);
+    assert_eq!(m.get_bool("vendor"), Some(true));
+    assert_eq!(installed_path(m), names::SERVICE_PATH);
+    assert_eq!(bp::strings(m.get("init_rc")), [names::INIT_RC]);
+    assert_eq!(
+        bp::strings(m.get("vintf_fragments")),
+        [names::VINTF_MANIFEST]
+    );
+    // The policy file the service reads by default is installed by a required prebuilt_etc.
+    let required = bp::strings(m.get("required"));
+    let etc: Vec<_> = bp.modules_by_type("prebuilt_etc").collect();
+    assert_eq!(etc.len(), 1);
+    let policy = etc[0];
+    assert!(
+        required.contains(policy.get_string("name").unwrap()),
+        "service must require the policy file"
+    );
+    assert_eq!(policy.get_bool("vendor"), Some(true));
+    let installed = installed_path(policy);
+    assert_eq!(installed, "/vendor/etc/dmaheap/policy.toml");
+    let service_src = read("service/src/policy.rs");
+    assert!(
+        service_src.contains(&format!("\"{installed}\"")),
+        "service/src/policy.rs must default to {installed}"
+    );
+    let src = policy.get_string("src").unwrap();
+    assert!(src.ends_with(".toml"), "{src}");
+}
+
+/// Each Rust module builds a crate of the Cargo workspace with the same crate name and the same
+/// dependencies (mapped to AOSP's module names).
+#[test]
+fn rust_modules_agree_with_cargo() {
+    let bp = android_bp();
+    let mut checked = 0;
+    for m in bp.modules.iter().filter(|m| m.typ.starts_with("rust_")) {
+        let name = m.get_string("name").unwrap();
+        let srcs = bp::strings(m.get("srcs"));
+        let crate_root = srcs
+            .iter()
+            .find(|s| s.ends_with(".rs"))
+            .expect("a .rs crate root");
+        let crate_dir = crate_root
+            .split_once("/src/")
+            .or_else(|| crate_root.split_once("/tests/"))
+            .map(|(dir, _)| dir)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{name}: crate root {crate_root} is not under <crate>/src/ or <crate>/tests/"
+                )
+            });
+        let manifest = cargo::read_manifest(&root().join(crate_dir).join("Cargo.toml"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let is_lib = m.typ == "rust_library";
+        let expected_crate = if is_lib {
+            manifest.package.replace('-', "_")
+        } else {
+            // A binary's crate is named after its file (src/bin/x.rs) or the package (src/main.rs).
+            let stem = std::path::Path::new(crate_root)
+                .file_stem()
+                .unwrap()
+                .to_string_lossy();
+            if stem == "main" {
+                manifest.package.replace('-', "_")
+            } else {
+                stem.replace('-', "_")
+            }
+        };
+        assert_eq!(
+            m.get_string("crate_name"),
+            Some(&expected_crate),
+            "{name}: crate_name"
+        );
+        if is_lib {
+            let lib_name = format!("lib{expected_crate}");
+            assert_eq!(name, &lib_name, "Soong names a library lib<crate_name>");
+        }
+        let is_test = m.typ == "rust_test";
+        let mut deps = manifest.android_deps.clone();
+        if is_test {
+            deps.extend(manifest.dev_deps.iter().cloned());
+        }
+        let mut expected = BTreeSet::new();
+        for dep in &deps {
+            let s = cargo::soong_name(dep).unwrap_or_else(|| {
+                panic!("{name}: Cargo dependency `{dep}` has no Soong name; add it to android_checks::cargo::SOONG_NAMES")
+            });
+            expected.insert(s.to_owned());
+        }
+        // A binary or test of a package with a library links that library, as Cargo does.
+        if !is_lib && root().join(crate_dir).join("src/lib.rs").exists() {
+            expected.insert(format!("lib{}", manifest.package.replace('-', "_")));
+        }
+        let actual: BTreeSet<String> = bp::strings(m.get("rustlibs")).into_iter().collect();
+        assert_eq!(
+            actual, expected,
+            "{name}: rustlibs disagree with {crate_dir}/Cargo.toml; set rustlibs: {:?}",
+            expected
+        );
+        for lib in &actual {
+            let is_local = bp::module(&bp, "rust_library", lib).is_some();
+            let is_external = cargo::SOONG_NAMES.iter().any(|(_, s)| s == lib);
+            assert!(is_local || is_external, "{name}: unknown rustlib {lib}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} Rust modules checked");
+}
+
+/// Libraries that the (system-side) VTS test and the vendor service both link must have both
+/// variants.
+#[test]
+fn shared_libraries_are_vendor_available() {
+    let bp = android_bp();
+    for lib in ["libdmaheap_aidl", "libdmabuf"] {
+        let m = module(&bp, "rust_library", lib);
+        assert_eq!(m.get_bool("vendor_available"), Some(true), "{lib}");
+    }
+    let svc = module(&bp, "rust_library", "libdmaheap_service");
+    assert_eq!(svc.get_bool("vendor"), Some(true));
+}

@@ -1,0 +1,236 @@
+//! The vendor policy compiles (m4 + checkpolicy against the platform stand-in), its labels name
+//! what the other files use, and typos, undeclared types and neverallow violations fail.
+//! m4 and checkpolicy are required: without them these tests fail, naming the package.
+
+use std::path::{Path, PathBuf};
+
+use android_checks::sepolicy::{self, Build};
+use android_checks::{names, repo_root};
+
+fn vendor_dir() -> PathBuf {
+    repo_root().join("sepolicy/vendor")
+}
+
+fn stub_dir() -> PathBuf {
+    repo_root().join("android/checks/platform-stub")
+}
+
+fn build(vendor: &Path, extra: Option<&str>) -> Result<sepolicy::Output, String> {
+    let work = tempfile::tempdir().unwrap();
+    let out = Build {
+        stub_dir: stub_dir(),
+        vendor_dir: vendor.to_owned(),
+        extra_te: extra.map(str::to_owned),
+    }
+    .compile(work.path());
+    // Read what the callers need before the directory goes away.
+    out.map(|o| {
+        let conf = std::fs::read_to_string(&o.policy_conf).unwrap();
+        let size = o.policy_bin.metadata().unwrap().len();
+        let keep = std::env::temp_dir().join(format!("dmaheap-policy-{}.conf", std::process::id()));
+        std::fs::write(&keep, conf).unwrap();
+        assert!(size > 0);
+        sepolicy::Output {
+            policy_conf: keep,
+            policy_bin: o.policy_bin,
+            contexts_checked: o.contexts_checked,
+        }
+    })
+}
+
+fn copy_vendor() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(vendor_dir()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), tmp.path().join(e.file_name())).unwrap();
+    }
+    tmp
+}
+
+#[test]
+fn vendor_policy_compiles() {
+    let out = build(&vendor_dir(), None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.contexts_checked >= 4,
+        "contexts validated: {}",
+        out.contexts_checked
+    );
+    let conf = std::fs::read_to_string(&out.policy_conf).unwrap();
+    let _ = std::fs::remove_file(&out.policy_conf);
+    // The macros really expanded into the HAL's attributes and rules.
+    for needle in [
+        "attribute hal_dmaheap;",
+        "attribute hal_dmaheap_client;",
+        "attribute hal_dmaheap_server;",
+        "typeattribute hal_dmaheap_default hal_dmaheap_server;",
+        "typeattribute hal_graphics_allocator_default hal_dmaheap_client;",
+        "typeattribute hal_camera_default hal_dmaheap_client;",
+        "typeattribute mediacodec hal_dmaheap_client;",
+        "allow hal_dmaheap_client hal_dmaheap_service:service_manager find;",
+        "allow hal_dmaheap_server hal_dmaheap_service:service_manager { add find };",
+        "type_transition init hal_dmaheap_default_exec:process hal_dmaheap_default;",
+    ] {
+        assert!(conf.contains(needle), "expanded policy lacks `{needle}`");
+    }
+}
+
+#[test]
+fn labels_agree_with_the_other_files() {
+    let sc = sepolicy::read_contexts(&vendor_dir().join("service_contexts")).unwrap();
+    assert_eq!(sc.len(), 1);
+    assert_eq!(sc[0].key, names::SERVICE_NAME);
+    assert_eq!(sc[0].type_name(), Some(names::SERVICE_TYPE));
+
+    let fc = sepolicy::read_contexts(&vendor_dir().join("file_contexts")).unwrap();
+    let exec: Vec<_> = fc
+        .iter()
+        .filter(|e| {
+            regex::Regex::new(&format!("^(?:{})$", e.key))
+                .unwrap()
+                .is_match(names::SERVICE_PATH)
+        })
+        .collect();
+    assert_eq!(
+        exec.len(),
+        1,
+        "exactly one file_contexts line labels {}",
+        names::SERVICE_PATH
+    );
+    assert_eq!(exec[0].type_name(), Some(names::EXEC_TYPE));
+
+    let te =
+        std::fs::read_to_string(vendor_dir().join(format!("{}.te", names::SERVER_DOMAIN))).unwrap();
+    assert!(te.contains(&format!("type {}, domain;", names::SERVER_DOMAIN)));
+    assert!(te.contains(&format!(
+        "hal_server_domain({}, {})",
+        names::SERVER_DOMAIN,
+        names::HAL_ATTRIBUTE
+    )));
+    assert!(te.contains(&format!("init_daemon_domain({})", names::SERVER_DOMAIN)));
+    let attrs = std::fs::read_to_string(vendor_dir().join("attributes")).unwrap();
+    assert!(attrs.contains(&format!(
+        "hal_attribute({})",
+        names::HAL_ATTRIBUTE.trim_start_matches("hal_")
+    )));
+}
+
+/// Each of these must be refused by the compiler.
+#[test]
+fn violations_and_typos_fail() {
+    let cases = [
+        (
+            "an app finding the service",
+            "allow untrusted_app hal_dmaheap_service:service_manager find;",
+            "neverallow",
+        ),
+        (
+            "a non-client calling the HAL",
+            "allow surfaceflinger hal_dmaheap_server:binder call;",
+            "neverallow",
+        ),
+        (
+            "a client opening a HAL-managed heap directly",
+            "allow hal_camera_default dmaheap_vendor_heap_device:chr_file open;",
+            "neverallow",
+        ),
+        (
+            "another domain registering the service",
+            "allow hal_camera_default hal_dmaheap_service:service_manager add;",
+            "neverallow",
+        ),
+        (
+            "the server writing files",
+            "allow hal_dmaheap_default vendor_file:file write;",
+            "neverallow",
+        ),
+        (
+            "the server loading modules",
+            "allow hal_dmaheap_default self:capability sys_module;",
+            "neverallow",
+        ),
+        (
+            "an undeclared type",
+            "allow hal_dmaheap_default hal_dmaheap_typo:file read;",
+            "unknown type hal_dmaheap_typo",
+        ),
+        (
+            "a misspelt macro",
+            "hal_server_domian(hal_dmaheap_default, hal_dmaheap)",
+            "syntax error",
+        ),
+        (
+            "an unknown permission",
+            "allow hal_dmaheap_default vendor_file:file fly;",
+            "permission fly is not defined",
+        ),
+    ];
+    for (what, rule, why) in cases {
+        let r = build(&vendor_dir(), Some(rule));
+        match r {
+            Ok(_) => panic!("{what} (`{rule}`) compiled"),
+            Err(e) => assert!(
+                e.contains(why),
+                "{what}: failed, but not with `{why}`:\n{e}"
+            ),
+        }
+    }
+}
+#[test]
+fn contexts_with_unknown_types_fail() {
+    for (file, line) in [
+        (
+            "file_contexts",
+            "/vendor/bin/hw/other    u:object_r:no_such_exec:s0\n",
+        ),
+        (
+            "service_contexts",
+            "vendor.dmaheap.IOther/default    u:object_r:no_such_service:s0\n",
+        ),
+        (
+            "genfs_contexts",
+            "genfscon sysfs /kernel/other u:object_r:no_such_sysfs:s0\n",
+        ),
+        (
+            "file_contexts",
+            "/vendor/bin/hw/other    u:object_r:hal_dmaheap_default_exec\n",
+        ),
+        (
+            "file_contexts",
+            "/vendor/bin/(unclosed    u:object_r:hal_dmaheap_default_exec:s0\n",
+        ),
+    ] {
+        let tmp = copy_vendor();
+        let p = tmp.path().join(file);
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        text.push_str(line);
+        std::fs::write(&p, text).unwrap();
+        assert!(
+            build(tmp.path(), None).is_err(),
+            "{file}: `{}` was accepted",
+            line.trim()
+        );
+    }
+}
+
+#[test]
+fn missing_tools_are_an_error_not_a_skip() {
+    // Point PATH nowhere for a child process: the build must fail and name the package.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tool_probe", "--nocapture", "--include-ignored"])
+        .env("PATH", "/nonexistent")
+        .env("DMAHEAP_TOOL_PROBE", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("apt-get install m4"), "{text}");
+}
+
+/// Helper for the test above: only does something in the child process it starts.
+#[test]
+fn tool_probe() {
+    if std::env::var_os("DMAHEAP_TOOL_PROBE").is_none() {
+        return;
+    }
+    let err = build(&vendor_dir(), None).unwrap_err();
+    println!("{err}");
+}
