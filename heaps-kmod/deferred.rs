@@ -18,6 +18,8 @@ struct FreeList {
     head: *mut Buffer,
     tail: *mut Buffer,
     stop: bool,
+    /// The worker waits on the condition variable (as opposed to working or napping).
+    idle: bool,
 }
 
 // SAFETY: the list owns the buffers linked into it; they may be handed to another thread.
@@ -44,7 +46,7 @@ fn state() -> &'static Deferred {
 pub(crate) fn start() -> Result {
     let st = KBox::pin_init(
         pin_init!(Deferred {
-            list <- new_spinlock!(FreeList { head: ptr::null_mut(), tail: ptr::null_mut(), stop: false }, "dmaheap_deferred"),
+            list <- new_spinlock!(FreeList { head: ptr::null_mut(), tail: ptr::null_mut(), stop: false, idle: false }, "dmaheap_deferred"),
             cv <- new_condvar!("dmaheap_deferred_cv"),
         }),
         GFP_KERNEL,
@@ -102,7 +104,9 @@ pub(crate) unsafe fn queue(buf: *mut Buffer) {
     b.next = ptr::null_mut();
     let st = state();
     let mut l = st.list.lock();
-    if l.tail.is_null() {
+    let was_empty = l.tail.is_null();
+    let wake = was_empty && l.idle;
+    if was_empty {
         l.head = buf;
     } else {
         // SAFETY: `tail` is a buffer owned by the list.
@@ -110,7 +114,12 @@ pub(crate) unsafe fn queue(buf: *mut Buffer) {
     }
     l.tail = buf;
     drop(l);
-    st.cv.notify_one();
+    // Only an idle worker needs a wake-up: a working or napping one looks at the list again by
+    // itself, and a non-empty list has been signalled already. Fewer wake-ups: releasing buffers
+    // in a loop does not ping-pong with the worker.
+    if wake {
+        st.cv.notify_one();
+    }
 }
 
 unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
@@ -123,8 +132,10 @@ unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
                     return 0;
                 }
                 if !l.head.is_null() {
+                    l.idle = false;
                     break;
                 }
+                l.idle = true;
                 // Kernel threads take no signals: this only returns on a notification.
                 let _ = st.cv.wait_interruptible(&mut l);
             }
@@ -142,5 +153,9 @@ unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
             unsafe { Buffer::destroy(cur, true) };
             heap.stats.deferred_bytes.fetch_sub(len as u64, Ordering::Relaxed);
         }
+        // Nap for a tick before looking again: buffers released meanwhile are taken in one go,
+        // without waking us up one by one.
+        // SAFETY: plain sleep of the current (worker) thread, no locks held.
+        unsafe { b::schedule_timeout_interruptible(1) };
     }
 }

@@ -239,7 +239,15 @@ impl Heap {
     }
 
     fn alloc_system(&self, len: usize) -> Result<KVVec<Chunk>> {
-        let mut chunks: KVVec<Chunk> = KVVec::new();
+        // Room for the greedy split (what happens unless high orders run out): one allocation.
+        let mut estimate = 0;
+        let mut rest = len;
+        for order in ORDERS {
+            let bytes = 1usize << (order + b::DMAHEAP_PAGE_SHIFT);
+            estimate += rest / bytes;
+            rest %= bytes;
+        }
+        let mut chunks: KVVec<Chunk> = KVVec::with_capacity(estimate, GFP_KERNEL)?;
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {

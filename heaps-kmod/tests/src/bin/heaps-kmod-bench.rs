@@ -1,7 +1,7 @@
 //! Allocation latency of the module's cached system heap against the kernel's built-in `system`
 //! heap, cold (pools empty) and warm (pools filled), p50/p99 per size, printed side by side.
 //!
-//! Usage: heaps-kmod-bench [--builtin system] [--kmod kmod-system] [--scale N]
+//! Usage: heaps-kmod-bench [--builtin system] [--kmod kmod-system] [--scale N] [--tight N SIZE]
 //! (`--scale` multiplies the iteration counts.)
 
 use std::time::{Duration, Instant};
@@ -60,6 +60,39 @@ fn human(size: u64) -> String {
     }
 }
 
+/// `--tight N SIZE`: N back-to-back allocate+close per heap, no pauses; mean per pair and the
+/// allocation p50, for looking at per-call overhead rather than at pools.
+fn tight(builtin: &DmaHeap, kmod: &DmaHeap, n: usize, size: u64) -> Result<(), String> {
+    for heap in [builtin, kmod, builtin, kmod] {
+        let t = Instant::now();
+        let mut v = Vec::with_capacity(n);
+        let mut c = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t1 = Instant::now();
+            let b = heap.allocate(size).map_err(|e| e.to_string())?;
+            v.push(t1.elapsed());
+            let t2 = Instant::now();
+            drop(b);
+            c.push(t2.elapsed());
+        }
+        let total = t.elapsed();
+        let close_total: Duration = c.iter().sum();
+        let (s, cs) = (summarize(v), summarize(c));
+        println!(
+            "{:>22}: {n} x {} alloc+close: {:.1} us per pair, alloc p50 {:.1} us p99 {:.1} us, close p50 {:.1} us p99 {:.1} us mean {:.1} us",
+            heap.name(),
+            human(size),
+            us(total) / n as f64,
+            us(s.p50),
+            us(s.p99),
+            us(cs.p50),
+            us(cs.p99),
+            us(close_total) / n as f64
+        );
+    }
+    Ok(())
+}
+
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let builtin_name = arg(&args, "--builtin", "system");
@@ -70,6 +103,17 @@ fn run() -> Result<(), String> {
     let builtin = DmaHeap::open(&builtin_name).map_err(|e| e.to_string())?;
     let kmod = DmaHeap::open(&kmod_name).map_err(|e| e.to_string())?;
     let limit = stat(&kmod_name, "pool_limit_bytes");
+    if let Some(i) = args.iter().position(|a| a == "--tight") {
+        let n = args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or("--tight N SIZE")?;
+        let size = args
+            .get(i + 2)
+            .and_then(|v| v.parse().ok())
+            .ok_or("--tight N SIZE")?;
+        return tight(&builtin, &kmod, n, size);
+    }
 
     let sizes: [(u64, usize); 5] = [
         (4 * KIB, 200),
@@ -93,34 +137,27 @@ fn run() -> Result<(), String> {
     );
     for (size, n) in sizes {
         let n = n * scale;
-        // Built-in heap: no pools, every allocation zeroes fresh pages.
+        // One untimed allocation from each first.
         let _ = time_alloc(&builtin, size)?;
-        // Every timed allocation, of either heap, follows the same untimed step: waiting for the
-        // module's deferred-free worker (a sysfs read when it is idle), so that neither side
-        // pays for the other's background work.
-        let mut b = Vec::with_capacity(n);
+        let _ = time_alloc(&kmod, size)?;
+        // The three measurements are interleaved, and every timed allocation follows the same
+        // untimed steps (the module's worker idle, a 2 ms pause), so that host noise and
+        // background work hit all columns alike.
+        let warm_possible = size <= limit;
+        let (mut b, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..n {
+            // Built-in heap: no pools, every allocation zeroes fresh pages.
             if !wait_deferred(&kmod_name) {
                 return Err("deferred free did not finish".into());
             }
             b.push(time_alloc(&builtin, size)?);
-        }
-
-        // Module, cold: pools emptied through the shrinker before each allocation.
-        let mut cold = Vec::with_capacity(n);
-        for _ in 0..n {
+            // Module, cold: pools emptied through the shrinker first.
             if !drain_pools() || !wait_deferred(&kmod_name) {
                 return Err("pools did not drain".into());
             }
             cold.push(time_alloc(&kmod, size)?);
-        }
-
-        // Module, warm: the previous buffer went back to the pools before the next allocation.
-        let mut warm = Vec::with_capacity(n);
-        let warm_possible = size <= limit;
-        if warm_possible {
-            drop(kmod.allocate(size).map_err(|e| e.to_string())?);
-            for _ in 0..n {
+            // Module, warm: the buffer just freed went back to the pools.
+            if warm_possible {
                 if !wait_deferred(&kmod_name) {
                     return Err("deferred free did not finish".into());
                 }
