@@ -5,6 +5,10 @@
 
 #![allow(
     clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    clippy::as_underscore,
+    clippy::ptr_as_ptr,
+    clippy::ref_as_ptr,
     dead_code,
     missing_docs,
     non_camel_case_types,

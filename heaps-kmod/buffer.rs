@@ -143,15 +143,17 @@ impl Buffer {
             }
         }
 
-        let mut exp = b::dma_buf_export_info::default();
-        // SAFETY: `dma_heap` is the live heap the core called us for.
-        exp.exp_name = unsafe { b::dma_heap_get_name(dma_heap) };
-        // SAFETY: trivial accessor for `THIS_MODULE`.
-        exp.owner = unsafe { b::dmaheap_this_module() };
-        exp.ops = &BUF_OPS;
-        exp.size = len;
-        exp.flags = fd_flags as c_int;
-        exp.priv_ = raw as *mut c_void;
+        let exp = b::dma_buf_export_info {
+            // SAFETY: `dma_heap` is the live heap the core called us for.
+            exp_name: unsafe { b::dma_heap_get_name(dma_heap) },
+            // SAFETY: trivial accessor for `THIS_MODULE`.
+            owner: unsafe { b::dmaheap_this_module() },
+            ops: &BUF_OPS,
+            size: len,
+            flags: fd_flags as c_int,
+            priv_: raw as *mut c_void,
+            ..Default::default()
+        };
         // SAFETY: `exp` is fully initialised; on success the dma-buf owns `raw` until `release`.
         let dmabuf = unsafe { b::dma_buf_export(&exp) };
         if errno::is_err(dmabuf) {
@@ -210,6 +212,11 @@ unsafe fn buffer<'a>(dmabuf: *mut b::dma_buf) -> &'a Buffer {
     unsafe { &*((*dmabuf).priv_ as *const Buffer) }
 }
 
+/// `dma_buf_ops.attach`.
+///
+/// # Safety
+/// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
+/// attachments made by `op_attach`), with the locking the core documents for this callback.
 unsafe extern "C" fn op_attach(dmabuf: *mut b::dma_buf, attachment: *mut b::dma_buf_attachment) -> c_int {
     // SAFETY: the dma-buf core calls us with a live dma-buf of ours and a live attachment.
     let (buf, att) = unsafe { (buffer(dmabuf), &mut *attachment) };
@@ -241,6 +248,11 @@ unsafe extern "C" fn op_attach(dmabuf: *mut b::dma_buf, attachment: *mut b::dma_
     0
 }
 
+/// `dma_buf_ops.detach`.
+///
+/// # Safety
+/// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
+/// attachments made by `op_attach`), with the locking the core documents for this callback.
 unsafe extern "C" fn op_detach(dmabuf: *mut b::dma_buf, attachment: *mut b::dma_buf_attachment) {
     // SAFETY: as in `op_attach`; `priv_` is the `Attachment` `op_attach` stored.
     let (buf, a) = unsafe { (buffer(dmabuf), (*attachment).priv_ as *mut Attachment) };
@@ -269,6 +281,11 @@ fn dma_attrs(buf: &Buffer) -> FfiUlong {
 
 type FfiUlong = kernel::ffi::c_ulong;
 
+/// `dma_buf_ops.map_dma_buf`.
+///
+/// # Safety
+/// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
+/// attachments made by `op_attach`), with the locking the core documents for this callback.
 unsafe extern "C" fn op_map(attachment: *mut b::dma_buf_attachment, dir: b::dma_data_direction) -> *mut b::sg_table {
     // SAFETY: the core passes an attachment made by `op_attach` of a live dma-buf of ours.
     let (buf, a) = unsafe { (buffer((*attachment).dmabuf), (*attachment).priv_ as *mut Attachment) };
@@ -289,6 +306,11 @@ unsafe extern "C" fn op_map(attachment: *mut b::dma_buf_attachment, dir: b::dma_
     &mut a.table
 }
 
+/// `dma_buf_ops.unmap_dma_buf`.
+///
+/// # Safety
+/// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
+/// attachments made by `op_attach`), with the locking the core documents for this callback.
 unsafe extern "C" fn op_unmap(
     attachment: *mut b::dma_buf_attachment,
     table: *mut b::sg_table,
@@ -308,6 +330,11 @@ unsafe extern "C" fn op_unmap(
     a.mapped = false;
 }
 
+/// `dma_buf_ops.begin_cpu_access`.
+///
+/// # Safety
+/// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
+/// attachments made by `op_attach`), with the locking the core documents for this callback.
 unsafe extern "C" fn op_begin_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_data_direction) -> c_int {
     // SAFETY: a live dma-buf of ours.
     let buf = unsafe { buffer(dmabuf) };
@@ -331,6 +358,11 @@ unsafe extern "C" fn op_begin_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_d
     0
 }
 
+/// `dma_buf_ops.end_cpu_access`.
+///
+/// # Safety
+/// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
+/// attachments made by `op_attach`), with the locking the core documents for this callback.
 unsafe extern "C" fn op_end_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_data_direction) -> c_int {
     // SAFETY: a live dma-buf of ours.
     let buf = unsafe { buffer(dmabuf) };
@@ -353,6 +385,11 @@ unsafe extern "C" fn op_end_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_dat
     0
 }
 
+/// `dma_buf_ops.mmap`.
+///
+/// # Safety
+/// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
+/// attachments made by `op_attach`), with the locking the core documents for this callback.
 unsafe extern "C" fn op_mmap(dmabuf: *mut b::dma_buf, vma: *mut b::vm_area_struct) -> c_int {
     // SAFETY: a live dma-buf of ours and the vma being set up for it (mmap lock held).
     let (buf, vma) = unsafe { (buffer(dmabuf), &mut *vma) };
@@ -387,6 +424,11 @@ unsafe extern "C" fn op_mmap(dmabuf: *mut b::dma_buf, vma: *mut b::vm_area_struc
     0
 }
 
+/// `dma_buf_ops.vmap`.
+///
+/// # Safety
+/// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
+/// attachments made by `op_attach`), with the locking the core documents for this callback.
 unsafe extern "C" fn op_vmap(dmabuf: *mut b::dma_buf, map: *mut b::iosys_map) -> c_int {
     // SAFETY: a live dma-buf of ours.
     let buf = unsafe { buffer(dmabuf) };
@@ -401,6 +443,11 @@ unsafe extern "C" fn op_vmap(dmabuf: *mut b::dma_buf, map: *mut b::iosys_map) ->
     }
 }
 
+/// `dma_buf_ops.vunmap`.
+///
+/// # Safety
+/// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
+/// attachments made by `op_attach`), with the locking the core documents for this callback.
 unsafe extern "C" fn op_vunmap(dmabuf: *mut b::dma_buf, map: *mut b::iosys_map) {
     // SAFETY: a live dma-buf of ours.
     let buf = unsafe { buffer(dmabuf) };
@@ -418,6 +465,11 @@ unsafe extern "C" fn op_vunmap(dmabuf: *mut b::dma_buf, map: *mut b::iosys_map) 
     unsafe { b::dmaheap_iosys_map_clear(map) };
 }
 
+/// `dma_buf_ops.release`.
+///
+/// # Safety
+/// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
+/// attachments made by `op_attach`), with the locking the core documents for this callback.
 unsafe extern "C" fn op_release(dmabuf: *mut b::dma_buf) {
     // SAFETY: the last reference to the dma-buf is gone: we own the buffer again.
     let raw = unsafe { (*dmabuf).priv_ as *mut Buffer };

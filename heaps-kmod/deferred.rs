@@ -122,6 +122,10 @@ pub(crate) unsafe fn queue(buf: *mut Buffer) {
     }
 }
 
+/// The worker thread.
+///
+/// # Safety
+/// Only run as the kernel thread created by `start`.
 unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
     let st = state();
     loop {

@@ -134,6 +134,10 @@ struct Finder<'a> {
     found: *mut b::cma,
 }
 
+/// `cma_for_each_area` callback.
+///
+/// # Safety
+/// `data` is the `Finder` that `lookup_cma` passes.
 unsafe extern "C" fn find_cma(cma: *mut b::cma, data: *mut core::ffi::c_void) -> core::ffi::c_int {
     // SAFETY: `data` is the `Finder` passed by `lookup_cma`; `cma` is a live area.
     let (f, name) = unsafe { (&mut *(data as *mut Finder<'_>), b::cma_get_name(cma)) };
@@ -204,6 +208,10 @@ fn collect_specs() -> Result<KVec<Spec>> {
     Ok(specs)
 }
 
+/// `shrinker.count_objects`: pages in the pools.
+///
+/// # Safety
+/// Called only by the shrinker core.
 unsafe extern "C" fn shrink_count(_s: *mut b::shrinker, _sc: *mut b::shrink_control) -> kernel::ffi::c_ulong {
     let mut n = 0;
     heap::for_each_heap(|h| n += h.pool_count());
@@ -214,6 +222,10 @@ unsafe extern "C" fn shrink_count(_s: *mut b::shrinker, _sc: *mut b::shrink_cont
     }
 }
 
+/// `shrinker.scan_objects`: frees pool blocks.
+///
+/// # Safety
+/// Called only by the shrinker core, with a valid `shrink_control`.
 unsafe extern "C" fn shrink_scan(_s: *mut b::shrinker, sc: *mut b::shrink_control) -> kernel::ffi::c_ulong {
     // SAFETY: the shrinker core passes a valid control structure.
     let nr = unsafe { (*sc).nr_to_scan };

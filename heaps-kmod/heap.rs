@@ -206,13 +206,13 @@ impl Heap {
     /// Frees up to `nr` base pages from the pools (shrinker); returns how many were freed.
     pub(crate) fn pool_shrink(&self, nr: usize) -> usize {
         let mut freed = 0;
-        for idx in 0..NUM_ORDERS {
+        for (idx, &order) in ORDERS.iter().enumerate() {
             while freed < nr {
                 let Some(p) = self.pool_pop(idx) else { break };
                 // SAFETY: the block came from `alloc_pages` with this order and is owned by the
                 // pool, which just gave it up.
-                unsafe { b::__free_pages(p.0, ORDERS[idx]) };
-                freed += 1 << ORDERS[idx];
+                unsafe { b::__free_pages(p.0, order) };
+                freed += 1 << order;
             }
         }
         freed
@@ -365,13 +365,10 @@ impl Heap {
                     unsafe { b::dmaheap_clear_highpage(b::dmaheap_nth_page(c.page, i)) };
                 }
                 if !self.uncached || self.dev.flush(c.page, bytes) {
-                    match self.pool_push(idx, PagePtr(c.page)) {
-                        Ok(()) => {
-                            // SAFETY: worker thread, no locks held.
-                            unsafe { b::dmaheap_cond_resched() };
-                            continue;
-                        }
-                        Err(_) => {}
+                    if self.pool_push(idx, PagePtr(c.page)).is_ok() {
+                        // SAFETY: worker thread, no locks held.
+                        unsafe { b::dmaheap_cond_resched() };
+                        continue;
                     }
                 }
             }
@@ -400,6 +397,9 @@ impl Heap {
 }
 
 /// `dma_heap_ops.allocate`.
+///
+/// # Safety
+/// Called only by the dma-heap core, for a heap registered with a `Heap` as private data.
 unsafe extern "C" fn heap_allocate(
     heap: *mut b::dma_heap,
     len: kernel::ffi::c_ulong,

@@ -79,6 +79,10 @@ fn lookup(kobj: *mut b::kobject, attr: *mut b::kobj_attribute) -> Option<(&'stat
     found.map(|h| (h, idx))
 }
 
+/// `kobj_attribute.show`.
+///
+/// # Safety
+/// Called only by sysfs, for one of our attributes, with a `PAGE_SIZE` buffer.
 unsafe extern "C" fn show(kobj: *mut b::kobject, attr: *mut b::kobj_attribute, buf: *mut c_char) -> isize {
     let Some((h, idx)) = lookup(kobj, attr) else {
         return -(b::EINVAL as isize);
@@ -87,6 +91,10 @@ unsafe extern "C" fn show(kobj: *mut b::kobject, attr: *mut b::kobj_attribute, b
     unsafe { b::sysfs_emit(buf as *mut _, c"%llu\n".as_ptr().cast(), value(h, idx)) as isize }
 }
 
+/// `kobj_attribute.store` (the watermark only).
+///
+/// # Safety
+/// Called only by sysfs, for one of our attributes.
 unsafe extern "C" fn store(
     kobj: *mut b::kobject,
     attr: *mut b::kobj_attribute,
@@ -106,8 +114,8 @@ unsafe extern "C" fn store(
 pub(crate) fn init() -> Result {
     // SAFETY: single-threaded module init: nothing else touches the attribute statics yet.
     unsafe {
-        let attrs = &mut *(&raw mut ATTRS);
-        let ptrs = &mut *(&raw mut ATTR_PTRS);
+        let (attrs_ptr, ptrs_ptr) = (&raw mut ATTRS, &raw mut ATTR_PTRS);
+        let (attrs, ptrs) = (&mut *attrs_ptr, &mut *ptrs_ptr);
         for (i, a) in attrs.iter_mut().enumerate() {
             a.attr.name = NAMES[i].as_ptr().cast();
             a.attr.mode = if i == WATERMARK { 0o644 } else { 0o444 };
@@ -115,7 +123,8 @@ pub(crate) fn init() -> Result {
             a.store = if i == WATERMARK { Some(store) } else { None };
             ptrs[i] = &mut a.attr;
         }
-        let group = &mut *(&raw mut GROUP);
+        let group_ptr = &raw mut GROUP;
+        let group = &mut *group_ptr;
         group.attrs = ptrs.as_mut_ptr();
     }
     // SAFETY: `kernel_kobj` is /sys/kernel, always present.
