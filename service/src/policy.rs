@@ -279,24 +279,23 @@ impl Policy {
             if !rule_names.insert(name.clone()) {
                 return Err(invalid(span, format!("rule {name:?} is declared twice")));
             }
-            let bits = |field: &str,
-                        spec: &Option<UsageSpec>|
-             -> Result<Option<u64>, PolicyError> {
-                let Some(spec) = spec else { return Ok(None) };
-                let value = spec
-                    .value()
-                    .map_err(|m| invalid(span.clone(), format!("rule {name:?}, {field}: {m}")))?;
-                let unknown = usage::unknown_bits(value);
-                if unknown != 0 {
-                    return Err(invalid(
-                        span.clone(),
-                        format!(
+            let bits =
+                |field: &str, spec: &Option<UsageSpec>| -> Result<Option<u64>, PolicyError> {
+                    let Some(spec) = spec else { return Ok(None) };
+                    let value = spec.value().map_err(|m| {
+                        invalid(span.clone(), format!("rule {name:?}, {field}: {m}"))
+                    })?;
+                    let unknown = usage::unknown_bits(value);
+                    if unknown != 0 {
+                        return Err(invalid(
+                            span.clone(),
+                            format!(
                             "rule {name:?}, {field}: bits {unknown:#x} are not BufferUsage bits"
                         ),
-                    ));
-                }
-                Ok(Some(value))
-            };
+                        ));
+                    }
+                    Ok(Some(value))
+                };
             let matcher = Matcher {
                 exact: bits("exact", &raw.exact)?,
                 all_of: bits("all_of", &raw.all_of)?.unwrap_or(0),

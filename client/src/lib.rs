@@ -1,0 +1,328 @@
+//! Client side of `vendor.dmaheap.IHeapAllocator`: typed calls that hand back owned, mappable
+//! dma-bufs, and CPU access brackets (`DMA_BUF_IOCTL_SYNC`) that cannot be forgotten.
+//!
+//! ```no_run
+//! use dmaheap_client::{HeapAllocator, CpuAccess};
+//! use dmaheap_aidl::usage;
+//!
+//! let hal = HeapAllocator::wait()?;
+//! let buf = hal.allocate_by_usage(usage::CAMERA_OUTPUT | usage::CPU_READ_OFTEN, 1 << 20, "preview")?;
+//! let map = buf.map()?;
+//! {
+//!     let _sync = buf.cpu_access(CpuAccess::Read)?;
+//!     assert_eq!(map.find_byte_not_equal_to(0), None);
+//! }
+//! # Ok::<(), dmaheap_client::ClientError>(())
+//! ```
+
+use std::os::fd::{AsFd, BorrowedFd};
+
+pub use dmabuf::{CpuAccess, DmaBuf, Mapping};
+use dmaheap_aidl::{
+    AllocationResult, AllocatorStats, HeapInfo, HeapSelector, IHeapAllocator, IonRequest,
+    Resolution,
+};
+use rsbinder::{ExceptionCode, Status, Strong};
+
+/// What went wrong talking to the allocator.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The service refused the request with one of the interface's `ERROR_*` codes.
+    #[error("{name} ({code}): {message}")]
+    Service {
+        code: i32,
+        name: &'static str,
+        message: String,
+    },
+    /// The call did not get through, or failed outside the interface's error codes.
+    #[error("binder call failed: {0}")]
+    Binder(String),
+    #[error(
+        "{} is not registered with the service manager",
+        dmaheap_aidl::SERVICE_NAME
+    )]
+    NotRegistered,
+    #[error("the service returned a result without a file descriptor")]
+    MissingFd,
+    #[error("argument out of range: {0}")]
+    OutOfRange(String),
+    #[error(transparent)]
+    DmaBuf(#[from] dmabuf::Error),
+}
+
+impl ClientError {
+    /// The service-specific error code, if the service refused the request.
+    pub fn service_code(&self) -> Option<i32> {
+        match self {
+            ClientError::Service { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+impl From<Status> for ClientError {
+    fn from(status: Status) -> Self {
+        if status.exception_code() == ExceptionCode::ServiceSpecific {
+            let code = status.service_specific_error();
+            ClientError::Service {
+                code,
+                name: dmaheap_aidl::error_name(code),
+                message: status.message().unwrap_or_default().to_owned(),
+            }
+        } else {
+            ClientError::Binder(status.to_string())
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// A buffer from the allocator: the dma-buf, the heap that served it and its size.
+#[derive(Debug)]
+pub struct Buffer {
+    buf: DmaBuf,
+    heap: String,
+}
+
+impl Buffer {
+    fn from_result(result: AllocationResult) -> Result<Self> {
+        let fd = result.fd.ok_or(ClientError::MissingFd)?;
+        let buf = DmaBuf::from_fd(fd.into())?;
+        Ok(Self {
+            buf,
+            heap: result.heapName,
+        })
+    }
+
+    pub fn heap(&self) -> &str {
+        &self.heap
+    }
+
+    /// Bytes, whole pages.
+    pub fn size(&self) -> u64 {
+        self.buf.len()
+    }
+
+    pub fn dma_buf(&self) -> &DmaBuf {
+        &self.buf
+    }
+
+    pub fn into_dma_buf(self) -> DmaBuf {
+        self.buf
+    }
+
+    /// Maps the whole buffer. Reads and writes through it must happen inside
+    /// [`Buffer::cpu_access`] for cached heaps to see coherent data.
+    pub fn map(&self) -> Result<Mapping> {
+        Ok(self.buf.map()?)
+    }
+
+    /// Starts CPU access (`DMA_BUF_SYNC_START`); the returned guard ends it when dropped.
+    pub fn cpu_access(&self, access: CpuAccess) -> Result<CpuAccessGuard<'_>> {
+        self.buf.begin_cpu_access(access)?;
+        Ok(CpuAccessGuard {
+            buf: &self.buf,
+            access: Some(access),
+        })
+    }
+}
+
+impl AsFd for Buffer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.buf.as_fd()
+    }
+}
+
+/// An open CPU-access bracket on a buffer.
+#[derive(Debug)]
+pub struct CpuAccessGuard<'a> {
+    buf: &'a DmaBuf,
+    access: Option<CpuAccess>,
+}
+
+impl CpuAccessGuard<'_> {
+    /// Ends the access now and reports whether the kernel accepted it.
+    pub fn end(mut self) -> Result<()> {
+        match self.access.take() {
+            Some(access) => Ok(self.buf.end_cpu_access(access)?),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for CpuAccessGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(access) = self.access.take() {
+            // Drop cannot report; `end()` is there for callers that need to know.
+            let _ = self.buf.end_cpu_access(access);
+        }
+    }
+}
+
+/// A connection to `vendor.dmaheap.IHeapAllocator/default`.
+pub struct HeapAllocator {
+    service: Strong<dyn IHeapAllocator>,
+}
+
+fn to_i64(value: u64, what: &str) -> Result<i64> {
+    i64::try_from(value)
+        .map_err(|_| ClientError::OutOfRange(format!("{what} {value} does not fit the interface")))
+}
+
+impl HeapAllocator {
+    /// Waits for the service to be registered, like `AServiceManager_waitForService`.
+    pub fn wait() -> Result<Self> {
+        let service =
+            rsbinder::hub::wait_for_interface::<dyn IHeapAllocator>(dmaheap_aidl::SERVICE_NAME)
+                .map_err(|_| ClientError::NotRegistered)?;
+        Ok(Self { service })
+    }
+
+    /// Connects only if the service is registered now.
+    pub fn check() -> Result<Self> {
+        let service =
+            rsbinder::hub::check_interface::<dyn IHeapAllocator>(dmaheap_aidl::SERVICE_NAME)
+                .map_err(|_| ClientError::NotRegistered)?;
+        Ok(Self { service })
+    }
+
+    pub fn from_interface(service: Strong<dyn IHeapAllocator>) -> Self {
+        Self { service }
+    }
+
+    /// The generated proxy, for calls this wrapper does not type (tests sending bad input).
+    pub fn raw(&self) -> &Strong<dyn IHeapAllocator> {
+        &self.service
+    }
+
+    pub fn allocate_by_usage(&self, usage: u64, size: u64, debug_name: &str) -> Result<Buffer> {
+        Buffer::from_result(self.service.allocateByUsage(
+            usage as i64,
+            to_i64(size, "size")?,
+            debug_name,
+        )?)
+    }
+
+    pub fn allocate_from_heap(&self, heap: &str, size: u64, debug_name: &str) -> Result<Buffer> {
+        Buffer::from_result(self.service.allocateFromHeap(
+            heap,
+            to_i64(size, "size")?,
+            debug_name,
+        )?)
+    }
+
+    /// A legacy ION allocation: heap-id mask, ION flags (`ION_FLAG_CACHED`), alignment.
+    pub fn allocate_ion(
+        &self,
+        heap_id_mask: u32,
+        flags: u32,
+        alignment: u64,
+        size: u64,
+        debug_name: &str,
+    ) -> Result<Buffer> {
+        let request = ion_request(heap_id_mask, flags, alignment)?;
+        Buffer::from_result(self.service.allocateIon(
+            &request,
+            to_i64(size, "size")?,
+            debug_name,
+        )?)
+    }
+
+    /// `count` buffers, all or nothing.
+    pub fn allocate_batch(
+        &self,
+        selector: &HeapSelector,
+        size: u64,
+        count: u32,
+        debug_name: &str,
+    ) -> Result<Vec<Buffer>> {
+        let count =
+            i32::try_from(count).map_err(|_| ClientError::OutOfRange(format!("count {count}")))?;
+        self.service
+            .allocateBatch(selector, to_i64(size, "size")?, count, debug_name)?
+            .into_iter()
+            .map(Buffer::from_result)
+            .collect()
+    }
+
+    pub fn list_heaps(&self) -> Result<Vec<HeapInfo>> {
+        Ok(self.service.listHeaps()?)
+    }
+
+    pub fn resolve_usage(&self, usage: u64) -> Result<Resolution> {
+        Ok(self.service.resolveUsage(usage as i64)?)
+    }
+
+    pub fn resolve_ion(&self, heap_id_mask: u32, flags: u32) -> Result<Resolution> {
+        Ok(self
+            .service
+            .resolveIon(&ion_request(heap_id_mask, flags, 0)?)?)
+    }
+
+    pub fn stats(&self) -> Result<AllocatorStats> {
+        Ok(self.service.getStats()?)
+    }
+}
+
+/// The AIDL request for an ION allocation; mask and flags are bit sets carried as `int`.
+pub fn ion_request(heap_id_mask: u32, flags: u32, alignment: u64) -> Result<IonRequest> {
+    Ok(IonRequest {
+        heapIdMask: heap_id_mask as i32,
+        flags: flags as i32,
+        alignment: to_i64(alignment, "alignment")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_specific_statuses_become_typed_errors() {
+        let status = Status::new_service_specific_error(
+            dmaheap_aidl::consts::ERROR_NO_SUCH_HEAP,
+            Some("heap \"x\"".into()),
+        );
+        let err = ClientError::from(status);
+        assert_eq!(
+            err.service_code(),
+            Some(dmaheap_aidl::consts::ERROR_NO_SUCH_HEAP)
+        );
+        assert_eq!(err.to_string(), "ERROR_NO_SUCH_HEAP (2): heap \"x\"");
+        let err = ClientError::from(Status::from(rsbinder::StatusCode::DeadObject));
+        assert_eq!(err.service_code(), None);
+    }
+
+    #[test]
+    fn ion_bit_sets_keep_their_high_bit() {
+        let r = ion_request(1 << 31, 1, 4096).unwrap();
+        assert_eq!(r.heapIdMask as u32, 1 << 31);
+        assert!(ion_request(1, 0, u64::MAX).is_err());
+    }
+
+    #[test]
+    fn a_result_without_fd_is_an_error_and_one_with_an_fd_is_a_buffer() {
+        let missing = AllocationResult {
+            fd: None,
+            heapName: "system".into(),
+            size: 4096,
+        };
+        assert!(matches!(
+            Buffer::from_result(missing),
+            Err(ClientError::MissingFd)
+        ));
+
+        let memfd =
+            nix::sys::memfd::memfd_create(c"client-test", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+                .unwrap();
+        nix::unistd::ftruncate(&memfd, 8192).unwrap();
+        let result = AllocationResult {
+            fd: Some(rsbinder::ParcelFileDescriptor::new(memfd)),
+            heapName: "system".into(),
+            size: 8192,
+        };
+        let buf = Buffer::from_result(result).unwrap();
+        assert_eq!((buf.heap(), buf.size()), ("system", 8192));
+        assert_eq!(buf.map().unwrap().find_byte_not_equal_to(0), None);
+    }
+}

@@ -1,0 +1,522 @@
+//! VTS for `vendor.dmaheap.IHeapAllocator/default`: talks to the running service over binder
+//! and checks what any conforming implementation must do, whatever the device's policy.
+//!
+//! Run it with `--test-threads=1`: several tests count the service's open fds.
+
+use std::collections::HashSet;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use dmaheap_aidl::consts::*;
+use dmaheap_aidl::{usage, HeapInfo, HeapSelector, IHeapAllocator};
+use dmaheap_client::{ClientError, CpuAccess, HeapAllocator};
+use dmaheap_vts::{connect, open_fds, service_pid};
+
+fn hal() -> HeapAllocator {
+    connect().expect("vendor.dmaheap.IHeapAllocator/default is registered")
+}
+
+fn code<T>(result: Result<T, ClientError>) -> i32 {
+    match result {
+        Ok(_) => panic!("the request was accepted"),
+        Err(e) => e
+            .service_code()
+            .unwrap_or_else(|| panic!("not a service-specific error: {e}")),
+    }
+}
+
+fn raw_code<T>(result: rsbinder::BinderResult<T>) -> i32 {
+    code(result.map_err(ClientError::from))
+}
+
+fn present_heaps(hal: &HeapAllocator) -> Vec<HeapInfo> {
+    hal.list_heaps()
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.present)
+        .collect()
+}
+
+/// A present heap the CPU can map.
+fn plain_heap(hal: &HeapAllocator) -> String {
+    present_heaps(hal)
+        .into_iter()
+        .find(|h| !h.secure)
+        .expect("at least one present, non-secure heap")
+        .name
+}
+
+/// The service's fd count once it has settled (replies may still be in flight briefly).
+fn settled_service_fds(baseline: Option<usize>) -> usize {
+    let pid = service_pid().expect("the service process is visible in /proc");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let now = open_fds(pid).expect("the service's /proc/<pid>/fd is readable");
+        if baseline.is_none_or(|b| now <= b) || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn reports_interface_version_1() {
+    assert_eq!(hal().raw().getInterfaceVersion().unwrap(), VERSION);
+    assert_eq!(VERSION, 1);
+}
+
+#[test]
+fn lists_heaps_with_unique_names_and_at_least_one_present() {
+    let heaps = hal().list_heaps().unwrap();
+    let names: HashSet<_> = heaps.iter().map(|h| h.name.clone()).collect();
+    assert_eq!(names.len(), heaps.len(), "duplicate heap names: {heaps:?}");
+    assert!(
+        heaps.iter().any(|h| h.present),
+        "no heap of the policy is present: {heaps:?}"
+    );
+    for h in &heaps {
+        assert!(
+            !h.name.is_empty() && !h.name.contains('/'),
+            "bad heap name {:?}",
+            h.name
+        );
+        assert!(h.ionHeapIds.iter().all(|id| (0..32).contains(id)), "{h:?}");
+        if h.present {
+            assert!(
+                std::path::Path::new("/dev/dma_heap").join(&h.name).exists(),
+                "{} is reported present",
+                h.name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_present_heap_allocates_maps_syncs_and_reads_back_zeroed() {
+    let hal = hal();
+    for heap in present_heaps(&hal) {
+        for size in [4096u64, 65536 + 1, 1 << 20] {
+            let buf = hal
+                .allocate_from_heap(&heap.name, size, "vts.zeroed")
+                .unwrap_or_else(|e| panic!("{}: {e}", heap.name));
+            assert_eq!(buf.heap(), heap.name);
+            assert!(
+                buf.size() >= size && buf.size() % 4096 == 0,
+                "{}: size {}",
+                heap.name,
+                buf.size()
+            );
+            if heap.secure {
+                continue; // protected memory cannot be mapped by the normal world
+            }
+            let mut map = buf.map().unwrap();
+            {
+                let _sync = buf.cpu_access(CpuAccess::Read).unwrap();
+                assert_eq!(
+                    map.find_byte_not_equal_to(0),
+                    None,
+                    "{}: {size} bytes not zeroed",
+                    heap.name
+                );
+            }
+            let sync = buf.cpu_access(CpuAccess::ReadWrite).unwrap();
+            map.fill(0xa5);
+            assert_eq!(
+                map.find_byte_not_equal_to(0xa5),
+                None,
+                "{}: written pattern",
+                heap.name
+            );
+            sync.end().unwrap();
+        }
+    }
+}
+
+#[test]
+fn usage_allocations_follow_the_resolution_the_service_reports() {
+    let hal = hal();
+    let usages = [
+        usage::CPU_READ_OFTEN | usage::CPU_WRITE_OFTEN,
+        usage::CPU_READ_RARELY,
+        usage::GPU_TEXTURE,
+        usage::GPU_TEXTURE | usage::GPU_RENDER_TARGET | usage::COMPOSER_OVERLAY,
+        usage::COMPOSER_OVERLAY | usage::COMPOSER_CLIENT_TARGET,
+        usage::CAMERA_OUTPUT | usage::GPU_TEXTURE,
+        usage::CAMERA_OUTPUT | usage::CPU_READ_OFTEN,
+        usage::VIDEO_DECODER | usage::GPU_TEXTURE,
+        usage::VIDEO_ENCODER | usage::CAMERA_OUTPUT,
+        usage::SENSOR_DIRECT_DATA | usage::CPU_READ_RARELY,
+        usage::PROTECTED | usage::VIDEO_DECODER | usage::COMPOSER_OVERLAY,
+        usage::GPU_DATA_BUFFER | usage::CPU_WRITE_OFTEN,
+        usage::FRONT_BUFFER | usage::COMPOSER_OVERLAY,
+        1 << 28,
+        1 << 63,
+    ];
+    let heaps = hal.list_heaps().unwrap();
+    let mut served = 0;
+    for u in usages {
+        let described = usage::describe(u);
+        match hal.resolve_usage(u) {
+            Ok(r) => {
+                assert_eq!(
+                    r.candidates.first(),
+                    Some(&r.heapName),
+                    "{described}: {r:?}"
+                );
+                assert!(
+                    !r.rule.is_empty() && !r.reason.is_empty(),
+                    "{described}: {r:?}"
+                );
+                let buf = hal
+                    .allocate_by_usage(u, 8192, "vts.usage")
+                    .unwrap_or_else(|e| panic!("{described}: {e}"));
+                assert!(
+                    r.candidates.iter().any(|c| c == buf.heap()),
+                    "{described}: served by {} not in {r:?}",
+                    buf.heap()
+                );
+                let info = heaps
+                    .iter()
+                    .find(|h| h.name == buf.heap())
+                    .expect("served from a listed heap");
+                assert!(info.present);
+                if u & usage::PROTECTED != 0 {
+                    assert!(
+                        info.secure,
+                        "{described}: PROTECTED served from non-secure heap {}",
+                        info.name
+                    );
+                }
+                served += 1;
+            }
+            Err(e) => {
+                let resolve_code = e
+                    .service_code()
+                    .unwrap_or_else(|| panic!("{described}: {e}"));
+                let alloc_code = code(hal.allocate_by_usage(u, 8192, "vts.usage"));
+                assert_eq!(
+                    alloc_code, resolve_code,
+                    "{described}: allocate and resolve disagree"
+                );
+                if u & usage::PROTECTED != 0 {
+                    assert_eq!(resolve_code, ERROR_UNSUPPORTED_USAGE, "{described}: {e}");
+                }
+            }
+        }
+    }
+    assert!(served > 0, "no usage at all could be served");
+}
+
+#[test]
+fn unknown_usage_bits_are_rejected() {
+    let hal = hal();
+    let mut bits: Vec<u32> = vec![10, 13, 19, 21];
+    bits.extend(33..48);
+    for bit in bits {
+        let u = usage::CPU_READ_OFTEN | (1u64 << bit);
+        assert_eq!(
+            code(hal.allocate_by_usage(u, 4096, "vts.bits")),
+            ERROR_UNSUPPORTED_USAGE,
+            "bit {bit}"
+        );
+        assert_eq!(
+            code(hal.resolve_usage(u)),
+            ERROR_UNSUPPORTED_USAGE,
+            "bit {bit}"
+        );
+        let batch = hal.allocate_batch(&HeapSelector::Usage(u as i64), 4096, 2, "vts.bits");
+        assert_eq!(code(batch), ERROR_UNSUPPORTED_USAGE, "bit {bit}");
+    }
+}
+
+#[test]
+fn bad_sizes_are_bad_arguments() {
+    let hal = hal();
+    let heap = plain_heap(&hal);
+    let raw = hal.raw();
+    for size in [0, -1, -4096, i64::MIN, i64::MAX, i64::MAX - 4094, 1 << 62] {
+        assert_eq!(
+            raw_code(raw.allocateFromHeap(&heap, size, "vts.size")),
+            ERROR_BAD_ARGUMENT,
+            "size {size}"
+        );
+        assert_eq!(
+            raw_code(raw.allocateByUsage(usage::CPU_READ_OFTEN as i64, size, "vts.size")),
+            ERROR_BAD_ARGUMENT,
+            "size {size}"
+        );
+    }
+}
+
+#[test]
+fn unknown_heaps_are_no_such_heap() {
+    let raw = hal();
+    for name in ["vts-no-such-heap", "../system", "", "system/../system", "."] {
+        assert_eq!(
+            code(raw.allocate_from_heap(name, 4096, "vts.heap")),
+            ERROR_NO_SUCH_HEAP,
+            "{name:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_debug_names_are_bad_arguments() {
+    let hal = hal();
+    let heap = plain_heap(&hal);
+    let too_long = "v".repeat(MAX_DEBUG_NAME_BYTES as usize + 1);
+    for name in [
+        "",
+        too_long.as_str(),
+        "line\nbreak",
+        "nul\0inside",
+        "esc\u{1b}[31m",
+    ] {
+        assert_eq!(
+            code(hal.allocate_from_heap(&heap, 4096, name)),
+            ERROR_BAD_ARGUMENT,
+            "{name:?}"
+        );
+    }
+    let longest = "é".repeat(MAX_DEBUG_NAME_BYTES as usize / 2);
+    hal.allocate_from_heap(&heap, 4096, &longest)
+        .expect("a name of exactly MAX_DEBUG_NAME_BYTES");
+}
+
+#[test]
+fn ion_requests_follow_the_resolution_for_every_heap_id() {
+    let hal = hal();
+    assert_eq!(
+        code(hal.allocate_ion(0, 0, 0, 4096, "vts.ion")),
+        ERROR_BAD_ARGUMENT
+    );
+    assert_eq!(
+        code(hal.allocate_ion(1, 0, 3, 4096, "vts.ion")),
+        ERROR_BAD_ARGUMENT,
+        "alignment 3"
+    );
+    assert_eq!(
+        code(hal.allocate_ion(1, 1 << 30, 0, 4096, "vts.ion")),
+        ERROR_BAD_ARGUMENT,
+        "unknown flag"
+    );
+    let mut mapped = 0;
+    for id in 0..32u32 {
+        for flags in [0, ION_FLAG_CACHED as u32] {
+            match hal.resolve_ion(1 << id, flags) {
+                Ok(r) => {
+                    let buf = hal
+                        .allocate_ion(1 << id, flags, 4096, 4096, "vts.ion")
+                        .unwrap_or_else(|e| panic!("id {id}: {e}"));
+                    assert_eq!(buf.heap(), r.heapName, "id {id} flags {flags}");
+                    mapped += 1;
+                }
+                Err(e) => {
+                    let c = e.service_code().unwrap_or_else(|| panic!("id {id}: {e}"));
+                    assert_eq!(c, ERROR_NO_SUCH_HEAP, "id {id}: {e}");
+                    assert_eq!(
+                        code(hal.allocate_ion(1 << id, flags, 0, 4096, "vts.ion")),
+                        c,
+                        "id {id}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(mapped > 0, "no ION heap id is usable on this device");
+}
+
+#[test]
+fn batches_have_their_count_limited_and_return_distinct_buffers() {
+    let hal = hal();
+    let sel = HeapSelector::HeapName(plain_heap(&hal));
+    for count in [0, -1, MAX_BATCH_COUNT + 1, i32::MAX] {
+        assert_eq!(
+            raw_code(hal.raw().allocateBatch(&sel, 4096, count, "vts.batch")),
+            ERROR_BAD_ARGUMENT,
+            "count {count}"
+        );
+    }
+    let buffers = hal.allocate_batch(&sel, 4096, 8, "vts.batch").unwrap();
+    assert_eq!(buffers.len(), 8);
+    let inodes: HashSet<u64> = buffers
+        .iter()
+        .map(|b| nix::sys::stat::fstat(b.dma_buf().as_fd()).unwrap().st_ino)
+        .collect();
+    assert_eq!(inodes.len(), 8, "a batch returned the same buffer twice");
+    // size x count above any sane per-call quota, refused before allocating anything.
+    let refused = hal
+        .raw()
+        .allocateBatch(&sel, 256 << 20, MAX_BATCH_COUNT, "vts.batch");
+    let c = raw_code(refused);
+    assert!(
+        c == ERROR_QUOTA_EXCEEDED || c == ERROR_BAD_ARGUMENT,
+        "huge batch gave {c}"
+    );
+}
+
+#[test]
+fn a_batch_failing_half_way_releases_everything() {
+    let hal = hal();
+    let fds_before = settled_service_fds(None);
+    let contiguous = present_heaps(&hal)
+        .into_iter()
+        .find(|h| h.contiguous && !h.secure);
+    match contiguous {
+        Some(heap) => {
+            // Learn how many 1 MiB buffers this contiguous heap can hold right now.
+            let sel = HeapSelector::HeapName(heap.name.clone());
+            let mut held = Vec::new();
+            while held.len() < 1024 {
+                match hal.allocate_from_heap(&heap.name, 1 << 20, "vts.fill") {
+                    Ok(b) => held.push(b),
+                    Err(e) => {
+                        assert_eq!(
+                            e.service_code(),
+                            Some(ERROR_OUT_OF_MEMORY),
+                            "{}: {e}",
+                            heap.name
+                        );
+                        break;
+                    }
+                }
+            }
+            let fit = held.len();
+            assert!(
+                fit < 1024,
+                "{} never ran out: not a bounded contiguous heap",
+                heap.name
+            );
+            drop(held);
+            assert!(fit >= 1, "{} holds no 1 MiB buffer", heap.name);
+            let count = i32::try_from(fit + 1).unwrap().min(MAX_BATCH_COUNT);
+            if fit < MAX_BATCH_COUNT as usize {
+                // One more than fits: the last allocation fails after `fit` succeeded.
+                assert_eq!(
+                    code(hal.allocate_batch(&sel, 1 << 20, count as u32, "vts.half")),
+                    ERROR_OUT_OF_MEMORY
+                );
+            }
+            // Had the failed batch leaked its buffers, this would not fit any more.
+            let again = hal.allocate_batch(
+                &sel,
+                1 << 20,
+                fit.min(MAX_BATCH_COUNT as usize) as u32,
+                "vts.again",
+            );
+            assert!(
+                again.is_ok(),
+                "{}: memory of the failed batch was not released: {:?}",
+                heap.name,
+                again.err()
+            );
+        }
+        None => {
+            // No bounded heap to exhaust: the quota path still has to be all or nothing.
+            let sel = HeapSelector::HeapName(plain_heap(&hal));
+            assert_ne!(
+                raw_code(
+                    hal.raw()
+                        .allocateBatch(&sel, 256 << 20, MAX_BATCH_COUNT, "vts.half")
+                ),
+                0
+            );
+        }
+    }
+    assert_eq!(
+        settled_service_fds(Some(fds_before)),
+        fds_before,
+        "the service kept fds"
+    );
+}
+
+#[test]
+fn concurrent_clients_get_their_buffers_without_errors_or_service_fd_growth() {
+    let hal = hal();
+    let heap = plain_heap(&hal);
+    drop(hal);
+    let fds_before = settled_service_fds(None);
+    let clients = 100;
+    let per_client = 20;
+    let threads: Vec<_> = (0..clients)
+        .map(|client| {
+            let heap = heap.clone();
+            std::thread::spawn(move || -> Result<u64, String> {
+                let hal = connect().map_err(|e| e.to_string())?;
+                let mut bytes = 0;
+                for i in 0..per_client {
+                    let size = 4096u64 << (i % 5);
+                    let buf = if i % 2 == 0 {
+                        hal.allocate_from_heap(&heap, size, &format!("vts.c{client}"))
+                    } else {
+                        hal.allocate_by_usage(
+                            usage::CPU_READ_OFTEN | usage::CPU_WRITE_OFTEN,
+                            size,
+                            &format!("vts.c{client}"),
+                        )
+                    }
+                    .map_err(|e| format!("client {client} allocation {i}: {e}"))?;
+                    if buf.size() < size {
+                        return Err(format!("client {client}: {} bytes for {size}", buf.size()));
+                    }
+                    bytes += buf.size();
+                }
+                Ok(bytes)
+            })
+        })
+        .collect();
+    let mut errors = Vec::new();
+    for t in threads {
+        match t.join() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => errors.push(e),
+            Err(_) => errors.push("a client thread panicked".to_owned()),
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{} of {clients} clients failed: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert_eq!(
+        settled_service_fds(Some(fds_before)),
+        fds_before,
+        "the service's fd table grew"
+    );
+}
+
+#[test]
+fn counters_count_this_client() {
+    let hal = hal();
+    let heap = plain_heap(&hal);
+    let uid = nix::unistd::getuid().as_raw() as i32;
+    let before = hal.stats().unwrap();
+    let heap_count = |s: &dmaheap_aidl::AllocatorStats| {
+        s.heaps
+            .iter()
+            .find(|h| h.heapName == heap)
+            .map_or(0, |h| h.allocations)
+    };
+    let mine = |s: &dmaheap_aidl::AllocatorStats| {
+        s.clients
+            .iter()
+            .find(|c| c.uid == uid)
+            .map_or((0, 0), |c| (c.allocations, c.errors))
+    };
+    let _kept = hal
+        .allocate_batch(&HeapSelector::HeapName(heap.clone()), 4096, 3, "vts.stats")
+        .unwrap();
+    let _ = hal.allocate_from_heap("vts-no-such-heap", 4096, "vts.stats");
+    let after = hal.stats().unwrap();
+    assert!(heap_count(&after) >= heap_count(&before) + 3);
+    let (a0, e0) = mine(&before);
+    let (a1, e1) = mine(&after);
+    assert!(
+        a1 >= a0 + 3 && e1 > e0,
+        "uid {uid}: {:?} -> {:?}",
+        (a0, e0),
+        (a1, e1)
+    );
+    assert!(!after.policyPath.is_empty());
+}
