@@ -176,6 +176,34 @@ fn the_service_installs_where_init_and_sepolicy_expect_it() {
     assert!(src.ends_with(".toml"), "{src}");
 }
 
+#[test]
+fn vts_module_is_packaged_for_vts() {
+    let bp = android_bp();
+    let tests: Vec<_> = bp.modules_by_type("rust_test").collect();
+    assert_eq!(tests.len(), 1);
+    let t = tests[0];
+    assert!(
+        t.get_string("name").unwrap().starts_with("VtsHal"),
+        "VTS modules are named VtsHal..."
+    );
+    assert!(bp::strings(t.get("test_suites")).contains(&"vts".to_owned()));
+    let config = t.get_string("test_config").expect("test_config");
+    let xml = read(config);
+    let doc = roxmltree::Document::parse(&xml).expect("test config is well-formed XML");
+    let name = t.get_string("name").unwrap();
+    let module_name = doc
+        .descendants()
+        .find(|n| n.attribute("name") == Some("module-name"))
+        .and_then(|n| n.attribute("value"))
+        .expect("RustBinaryTest module-name");
+    assert_eq!(module_name, name);
+    assert!(xml.contains("com.android.tradefed.testtype.rust.RustBinaryTest"));
+    assert!(
+        xml.contains(&format!("/data/local/tmp/{name}")),
+        "pushes the binary it runs"
+    );
+}
+
 /// Each Rust module builds a crate of the Cargo workspace with the same crate name and the same
 /// dependencies (mapped to AOSP's module names).
 #[test]
@@ -253,7 +281,7 @@ fn rust_modules_agree_with_cargo() {
         }
         checked += 1;
     }
-    assert!(checked >= 5, "only {checked} Rust modules checked");
+    assert!(checked >= 7, "only {checked} Rust modules checked");
 }
 
 /// Libraries that the (system-side) VTS test and the vendor service both link must have both
@@ -261,7 +289,7 @@ fn rust_modules_agree_with_cargo() {
 #[test]
 fn shared_libraries_are_vendor_available() {
     let bp = android_bp();
-    for lib in ["libdmaheap_aidl", "libdmabuf"] {
+    for lib in ["libdmaheap_aidl", "libdmabuf", "libdmaheap_client"] {
         let m = module(&bp, "rust_library", lib);
         assert_eq!(m.get_bool("vendor_available"), Some(true), "{lib}");
     }

@@ -144,6 +144,16 @@ fn violations_and_typos_fail() {
             "neverallow",
         ),
         (
+            "the server creating data files",
+            "allow hal_dmaheap_default vendor_data_file:file create;",
+            "neverallow",
+        ),
+        (
+            "the server running programs",
+            "allow hal_dmaheap_default vendor_file:file execute_no_trans;",
+            "neverallow",
+        ),
+        (
             "the server loading modules",
             "allow hal_dmaheap_default self:capability sys_module;",
             "neverallow",
