@@ -296,3 +296,193 @@ fn shared_libraries_are_vendor_available() {
     let svc = module(&bp, "rust_library", "libdmaheap_service");
     assert_eq!(svc.get_bool("vendor"), Some(true));
 }
+
+/// Blueprint refuses a property a module type does not have ("unrecognized property"); a typo
+/// like `relative_instal_path` would otherwise only show on a device build. These are the
+/// properties Soong's module types (and the aidl_interface plugin) accept, for the types used.
+#[test]
+fn properties_are_known_to_soong() {
+    const COMMON: &[&str] = &[
+        "name",
+        "enabled",
+        "visibility",
+        "required",
+        "host_required",
+        "target_required",
+        "init_rc",
+        "vintf_fragments",
+        "licenses",
+        "owner",
+        "vendor",
+        "soc_specific",
+        "device_specific",
+        "product_specific",
+        "system_ext_specific",
+        "proprietary",
+        "arch",
+        "target",
+        "multilib",
+        "compile_multilib",
+        "defaults",
+        "dist",
+        "dists",
+        "apex_available",
+        "min_sdk_version",
+    ];
+    const RUST: &[&str] = &[
+        "crate_name",
+        "srcs",
+        "crate_root",
+        "edition",
+        "rustlibs",
+        "rlibs",
+        "dylibs",
+        "proc_macros",
+        "shared_libs",
+        "static_libs",
+        "whole_static_libs",
+        "features",
+        "cfgs",
+        "flags",
+        "ld_flags",
+        "lints",
+        "clippy_lints",
+        "relative_install_path",
+        "vendor_available",
+        "product_available",
+        "recovery_available",
+        "ramdisk_available",
+        "vendor_ramdisk_available",
+        "host_supported",
+        "device_supported",
+        "prefer_rlib",
+        "stem",
+        "suffix",
+        "installable",
+        "double_loadable",
+        "sanitize",
+        "no_stdlibs",
+        "stdlibs",
+        "aliases",
+    ];
+    const RUST_TEST: &[&str] = &[
+        "test_suites",
+        "test_config",
+        "test_config_template",
+        "auto_gen_config",
+        "data",
+        "data_libs",
+        "data_bins",
+        "test_options",
+        "require_root",
+        "test_harness",
+    ];
+    const AIDL: &[&str] = &[
+        "srcs",
+        "local_include_dir",
+        "include_dirs",
+        "stability",
+        "vendor_available",
+        "odm_available",
+        "product_available",
+        "host_supported",
+        "double_loadable",
+        "backend",
+        "versions_with_info",
+        "versions",
+        "frozen",
+        "imports",
+        "unstable",
+        "flags",
+        "dumpapi",
+        "gen_trace",
+        "headers",
+        "vndk",
+    ];
+    const AIDL_BACKEND: &[&str] = &[
+        "enabled",
+        "apex_available",
+        "min_sdk_version",
+        "platform_apis",
+        "sdk_version",
+        "srcs_available",
+        "gen_log",
+        "additional_shared_libraries",
+        "additional_rustlibs",
+        "lint",
+    ];
+    const GENRULE: &[&str] = &[
+        "srcs",
+        "exclude_srcs",
+        "out",
+        "cmd",
+        "tools",
+        "tool_files",
+        "export_include_dirs",
+    ];
+    const PREBUILT_ETC: &[&str] = &[
+        "src",
+        "srcs",
+        "sub_dir",
+        "relative_install_path",
+        "filename",
+        "filename_from_src",
+        "installable",
+        "recovery_available",
+        "ramdisk_available",
+        "vendor_ramdisk_available",
+    ];
+    const LICENSE: &[&str] = &[
+        "license_kinds",
+        "license_text",
+        "copyright_notice",
+        "package_name",
+    ];
+    const PACKAGE: &[&str] = &[
+        "default_applicable_licenses",
+        "default_visibility",
+        "default_team",
+    ];
+    let bp = android_bp();
+    for m in &bp.modules {
+        let specific: Vec<&[&str]> = match m.typ.as_str() {
+            "rust_library" | "rust_binary" | "rust_binary_host" => vec![RUST],
+            "rust_test" => vec![RUST, RUST_TEST],
+            "aidl_interface" => vec![AIDL],
+            "genrule" => vec![GENRULE],
+            "prebuilt_etc" => vec![PREBUILT_ETC],
+            "license" => vec![LICENSE],
+            "package" => vec![PACKAGE],
+            other => panic!("no property list for {other}"),
+        };
+        let name = m
+            .get_string("name")
+            .cloned()
+            .unwrap_or_else(|| m.typ.clone());
+        for key in m.entries.keys() {
+            let known = COMMON.contains(&key.as_str())
+                || specific.iter().any(|list| list.contains(&key.as_str()));
+            assert!(known, "{} {name}: unrecognized property `{key}`", m.typ);
+        }
+        if m.typ == "aidl_interface" {
+            let Some(Value::Map(backends)) = m.get("backend") else {
+                panic!("aidl_interface needs a backend map");
+            };
+            for (backend, props) in backends.iter() {
+                assert!(
+                    ["cpp", "ndk", "rust", "java"].contains(&backend.as_str()),
+                    "unknown AIDL backend {backend}"
+                );
+                let Value::Map(props) = props else {
+                    panic!("backend.{backend} must be a map");
+                };
+                for key in props.keys() {
+                    assert!(
+                        AIDL_BACKEND.contains(&key.as_str()),
+                        "backend.{backend}: unrecognized property `{key}`"
+                    );
+                }
+            }
+        }
+    }
+}
