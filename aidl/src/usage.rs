@@ -119,6 +119,18 @@ pub fn parse(expr: &str) -> Result<u64, String> {
 pub fn describe(usage: u64) -> String {
     let mut parts = Vec::new();
     let mut rest = usage;
+    // Whole masks first: policies use them to say "any CPU access" or "any vendor bit".
+    for (name, mask) in [
+        ("CPU_READ_MASK", CPU_READ_MASK),
+        ("CPU_WRITE_MASK", CPU_WRITE_MASK),
+        ("VENDOR_MASK", VENDOR_MASK),
+        ("VENDOR_MASK_HI", VENDOR_MASK_HI),
+    ] {
+        if rest & mask == mask {
+            parts.push(name.to_owned());
+            rest &= !mask;
+        }
+    }
     // The CPU fields are enumerations inside their masks, not bit sets.
     for (mask, values) in [
         (
@@ -143,7 +155,8 @@ pub fn describe(usage: u64) -> String {
         }
     }
     for &(name, bit) in NAMES {
-        if bit.is_power_of_two() && rest & bit != 0 {
+        let in_cpu_fields = bit & (CPU_READ_MASK | CPU_WRITE_MASK) != 0;
+        if bit.is_power_of_two() && !in_cpu_fields && rest & bit != 0 {
             parts.push(name.to_owned());
             rest &= !bit;
         }
@@ -201,6 +214,16 @@ mod tests {
         );
         assert_eq!(describe(PROTECTED | (1 << 33)), "PROTECTED|0x200000000");
         assert_eq!(describe(0), "0");
+        assert_eq!(
+            describe(CPU_READ_MASK | CPU_WRITE_MASK),
+            "CPU_READ_MASK|CPU_WRITE_MASK"
+        );
+        assert_eq!(
+            describe(VENDOR_MASK_HI | GPU_TEXTURE),
+            "VENDOR_MASK_HI|GPU_TEXTURE"
+        );
+        // A CPU field value BufferUsage does not name stays numeric rather than half-named.
+        assert_eq!(describe(0x1), "0x1");
         // Round trip through the parser for every single defined bit.
         for &(_, bit) in NAMES.iter().filter(|(_, b)| b.is_power_of_two()) {
             assert_eq!(parse(&describe(bit)).unwrap(), bit);

@@ -266,9 +266,20 @@ fn main() -> Result<()> {
                     .iter()
                     .map(|c| json!({"uid": c.uid, "allocations": c.allocations, "bytes": c.bytes, "errors": c.errors}))
                     .collect();
+                // What heap modules publish about live memory; the service only counts hand-outs.
+                let kernel: serde_json::Map<_, _> = stats
+                    .heaps
+                    .iter()
+                    .filter_map(|h| {
+                        let counters = dmabuf::stats::heap_stats(&h.heapName)?;
+                        let map: serde_json::Map<_, _> =
+                            counters.into_iter().map(|(k, v)| (k, json!(v))).collect();
+                        Some((h.heapName.clone(), serde_json::Value::Object(map)))
+                    })
+                    .collect();
                 println!(
                     "{}",
-                    json!({"policy": stats.policyPath, "heaps": heaps, "clients": clients})
+                    json!({"policy": stats.policyPath, "heaps": heaps, "clients": clients, "kernel": kernel})
                 );
             } else {
                 println!("policy: {}\n", stats.policyPath);
@@ -281,6 +292,24 @@ fn main() -> Result<()> {
                         "{:<22} {:>12} {:>16} {:>9}",
                         h.heapName, h.allocations, h.bytes, h.failures
                     );
+                }
+                let published: Vec<_> = stats
+                    .heaps
+                    .iter()
+                    .filter_map(|h| {
+                        dmabuf::stats::heap_stats(&h.heapName).map(|c| (&h.heapName, c))
+                    })
+                    .collect();
+                if !published.is_empty() {
+                    println!("\nlive memory, from {}:", dmabuf::stats::HEAP_STATS_DIR);
+                    for (heap, counters) in published {
+                        let line = counters
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        println!("{heap:<22} {line}");
+                    }
                 }
                 println!(
                     "\n{:<10} {:>12} {:>16} {:>9}",

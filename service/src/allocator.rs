@@ -393,6 +393,26 @@ impl<B: HeapBackend> Allocator<B> {
                 heap, c.allocations, c.bytes, c.failures
             );
         }
+        let published: Vec<_> = p
+            .heaps
+            .iter()
+            .filter_map(|h| dmabuf::stats::heap_stats(&h.name).map(|c| (&h.name, c)))
+            .collect();
+        if !published.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nkernel statistics (live memory, from {}):",
+                dmabuf::stats::HEAP_STATS_DIR
+            );
+            for (heap, counters) in published {
+                let line = counters
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let _ = writeln!(out, "  {heap:<20} {line}");
+            }
+        }
         let _ = writeln!(out, "\ncounters per calling uid:");
         let _ = writeln!(
             out,

@@ -413,7 +413,10 @@ fn arm_reference_table() {
 #[test]
 fn every_shipped_policy_keeps_protected_usage_on_secure_heaps() {
     let dir = format!("{}/policy", env!("CARGO_MANIFEST_DIR"));
-    let mut files = vec![std::path::PathBuf::from(format!("{dir}/default.toml"))];
+    let mut files = vec![
+        std::path::PathBuf::from(format!("{dir}/default.toml")),
+        std::path::PathBuf::from(format!("{dir}/testbed.toml")),
+    ];
     for entry in std::fs::read_dir(format!("{dir}/examples")).unwrap() {
         files.push(entry.unwrap().path());
     }
@@ -449,4 +452,36 @@ fn every_shipped_policy_keeps_protected_usage_on_secure_heaps() {
             }
         }
     }
+}
+
+#[test]
+fn the_testbed_policy_prefers_the_module_heaps_and_falls_back_to_the_kernel_ones() {
+    let path = format!("{}/policy/testbed.toml", env!("CARGO_MANIFEST_DIR"));
+    let p = Policy::load(std::path::Path::new(&path)).unwrap();
+    let kernel_only = |h: &str| h == "system" || h == "reserved";
+    assert_eq!(
+        heap_for(&p, GPU_TEXTURE, &all_present).unwrap(),
+        "kmod-system-uncached"
+    );
+    assert_eq!(heap_for(&p, GPU_TEXTURE, &kernel_only).unwrap(), "system");
+    assert_eq!(
+        heap_for(&p, COMPOSER_OVERLAY | GPU_RENDER_TARGET, &all_present).unwrap(),
+        "kmod-cma-uncached"
+    );
+    assert_eq!(
+        heap_for(&p, COMPOSER_OVERLAY | CPU_READ_OFTEN, &kernel_only).unwrap(),
+        "reserved"
+    );
+    assert_eq!(
+        heap_for(&p, CAMERA_OUTPUT | CPU_READ_OFTEN, &all_present).unwrap(),
+        "kmod-system"
+    );
+    assert_eq!(
+        heap_for(&p, PROTECTED | VIDEO_DECODER, &all_present),
+        Err(ErrorKind::UnsupportedUsage)
+    );
+    let r = p
+        .resolve_ion((1 << 25) | (1 << 4), 1, &kernel_only)
+        .unwrap();
+    assert_eq!(r.candidates, ["system", "reserved"]);
 }

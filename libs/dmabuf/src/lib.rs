@@ -5,6 +5,7 @@
 
 mod buffer;
 mod heap;
+pub mod stats;
 mod uapi;
 
 pub use buffer::{CpuAccess, DmaBuf, Mapping, DMA_BUF_NAME_LEN};
