@@ -271,7 +271,7 @@ fn main() -> Result<()> {
                     .heaps
                     .iter()
                     .filter_map(|h| {
-                        let counters = dmabuf::stats::heap_stats(&h.heapName)?;
+                        let counters = dmaheap_client::stats::heap_stats(&h.heapName)?;
                         let map: serde_json::Map<_, _> =
                             counters.into_iter().map(|(k, v)| (k, json!(v))).collect();
                         Some((h.heapName.clone(), serde_json::Value::Object(map)))
@@ -297,11 +297,14 @@ fn main() -> Result<()> {
                     .heaps
                     .iter()
                     .filter_map(|h| {
-                        dmabuf::stats::heap_stats(&h.heapName).map(|c| (&h.heapName, c))
+                        dmaheap_client::stats::heap_stats(&h.heapName).map(|c| (&h.heapName, c))
                     })
                     .collect();
                 if !published.is_empty() {
-                    println!("\nlive memory, from {}:", dmabuf::stats::HEAP_STATS_DIR);
+                    println!(
+                        "\nlive memory, from {}:",
+                        dmaheap_client::stats::HEAP_STATS_DIR
+                    );
                     for (heap, counters) in published {
                         let line = counters
                             .iter()
