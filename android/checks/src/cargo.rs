@@ -35,6 +35,8 @@ pub fn soong_name(dep: &str) -> Option<&'static str> {
 #[derive(Debug, Clone)]
 pub struct Manifest {
     pub package: String,
+    /// `package.version` (None when inherited from the workspace).
+    pub version: Option<String>,
     /// Dependencies that exist on Android: `[dependencies]` plus
     /// `[target.'cfg(target_os = "android")'.dependencies]` (not dev-, build- or other targets').
     pub android_deps: BTreeSet<String>,
@@ -53,6 +55,11 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
         .and_then(|n| n.as_str())
         .ok_or_else(|| format!("{}: no package.name", path.display()))?
         .to_owned();
+    let version = doc
+        .get("package")
+        .and_then(|p| p.get("version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     let mut android_deps = BTreeSet::new();
     let mut dev_deps = BTreeSet::new();
     let add = |table: Option<&toml::Value>, into: &mut BTreeSet<String>| {
@@ -82,7 +89,22 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, String> {
     }
     Ok(Manifest {
         package,
+        version,
         android_deps,
         dev_deps,
     })
+}
+
+/// `workspace.package.version` of the root manifest.
+pub fn read_workspace_version(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    doc.get("workspace")
+        .and_then(|w| w.get("package"))
+        .and_then(|p| p.get("version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{}: no workspace.package.version", path.display()))
 }

@@ -248,6 +248,21 @@ fn rust_modules_agree_with_cargo() {
             Some(&expected_crate),
             "{name}: crate_name"
         );
+        // Soong sets CARGO_PKG_VERSION & co. (clap's `version`, env!) only when asked to.
+        assert_eq!(
+            m.get_bool("cargo_env_compat"),
+            Some(true),
+            "{name}: cargo_env_compat"
+        );
+        let version = manifest.version.clone().unwrap_or_else(|| {
+            let ws = cargo::read_workspace_version(&root().join("Cargo.toml"));
+            ws.unwrap_or_else(|e| panic!("{name}: {e}"))
+        });
+        assert_eq!(
+            m.get_string("cargo_pkg_version"),
+            Some(&version),
+            "{name}: cargo_pkg_version must be {crate_dir}/Cargo.toml's version"
+        );
         if is_lib {
             let lib_name = format!("lib{expected_crate}");
             assert_eq!(name, &lib_name, "Soong names a library lib<crate_name>");
@@ -331,6 +346,8 @@ fn properties_are_known_to_soong() {
     ];
     const RUST: &[&str] = &[
         "crate_name",
+        "cargo_env_compat",
+        "cargo_pkg_version",
         "srcs",
         "crate_root",
         "edition",
