@@ -394,7 +394,8 @@ pub fn check_module(src_root: &Path, module_dir: &Path, declared: &Declared) -> 
                     "the interface changed but version {latest} is frozen (`frozen: true`): \
                      bump the version (`cargo run -p android-checks --bin aidl-api -- freeze`, then \
                      add {{ version: \"{}\", imports: [] }} to versions_with_info) or undo the \
-                     change:\n    {}",
+                     change. Only if version {latest} has never shipped: `cargo run -p \
+                     android-checks --bin aidl-api -- refreeze-unreleased`.\n    {}",
                     latest + 1,
                     diff.join("\n    ")
                 ));

@@ -4,6 +4,9 @@
 //! ```text
 //! cargo run -p android-checks --bin aidl-api -- update      # aidl/ -> aidl_api/<module>/current
 //! cargo run -p android-checks --bin aidl-api -- freeze      # current -> next version N, N/.hash
+//! cargo run -p android-checks --bin aidl-api -- refreeze-unreleased
+//!                                   # rewrite the latest version from the sources: ONLY while
+//!                                   # that version has never shipped on any device
 //! cargo run -p android-checks --bin aidl-api -- hash DIR N  # print the hash of DIR as version N
 //! cargo run -p android-checks --bin aidl-api -- dump DIR    # print the API of the .aidl under DIR
 //! ```
@@ -79,6 +82,23 @@ fn run(args: &[String]) -> Result<(), String> {
             );
             Ok(())
         }
+        ["refreeze-unreleased"] => {
+            let snaps = Snapshots::scan(&module_dir).map_err(|e| e.to_string())?;
+            let latest = *snaps
+                .versions
+                .last()
+                .ok_or("no frozen version to rewrite")?;
+            aidl_api::write_snapshot(&src, &module_dir.join("current"))?;
+            let dir = snaps.dir(latest);
+            aidl_api::write_snapshot(&src, &dir)?;
+            let hash = aidl_api::compute_hash(&dir, latest).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join(".hash"), format!("{hash}\n")).map_err(|e| e.to_string())?;
+            println!(
+                "rewrote unreleased version {latest} in {} (hash {hash}); rebuild the aidl crate",
+                dir.display()
+            );
+            Ok(())
+        }
         ["hash", dir, version] => {
             let v: u32 = version.parse().map_err(|_| "version must be a number")?;
             let h = aidl_api::compute_hash(Path::new(dir), v).map_err(|e| e.to_string())?;
@@ -92,6 +112,9 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             Ok(())
         }
-        _ => Err("usage: aidl-api update | freeze | hash DIR VERSION | dump DIR".into()),
+        _ => Err(
+            "usage: aidl-api update | freeze | refreeze-unreleased | hash DIR VERSION | dump DIR"
+                .into(),
+        ),
     }
 }
