@@ -11,7 +11,10 @@
 #include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
+#include <linux/genalloc.h>
 #include <linux/gfp.h>
+#include <linux/io.h>
+#include <linux/ioport.h>
 #include <linux/iosys-map.h>
 #include <linux/kernfs.h>
 #include <linux/kobject.h>
@@ -40,6 +43,7 @@ const unsigned long DMAHEAP_SHRINK_STOP = SHRINK_STOP;
 const unsigned long DMAHEAP_SHRINK_EMPTY = SHRINK_EMPTY;
 const unsigned long DMAHEAP_DMA_ATTR_SKIP_CPU_SYNC = DMA_ATTR_SKIP_CPU_SYNC;
 const int DMAHEAP_NUMA_NO_NODE = NUMA_NO_NODE;
+const unsigned long DMAHEAP_IORESOURCE_SYSTEM_RAM = IORESOURCE_SYSTEM_RAM;
 #ifdef CONFIG_CMA_ALIGNMENT
 const unsigned int DMAHEAP_CMA_ALIGNMENT = CONFIG_CMA_ALIGNMENT;
 #else

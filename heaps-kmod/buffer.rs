@@ -17,7 +17,10 @@ use kernel::{new_mutex, pin_init};
 /// A physically contiguous block of a buffer.
 #[derive(Clone, Copy)]
 pub(crate) struct Chunk {
+    /// First page (null for carveout memory, which is not handled through `struct page`).
     pub(crate) page: *mut b::page,
+    /// Physical address of carveout memory (0 otherwise).
+    pub(crate) phys: u64,
     /// Allocation order for system heaps (`u32::MAX` for CMA ranges).
     pub(crate) order: u32,
     pub(crate) npages: usize,
@@ -26,6 +29,16 @@ pub(crate) struct Chunk {
 impl Chunk {
     pub(crate) fn bytes(&self) -> usize {
         self.npages << b::DMAHEAP_PAGE_SHIFT
+    }
+
+    /// Physical address of the block.
+    pub(crate) fn phys_addr(&self) -> u64 {
+        if self.page.is_null() {
+            self.phys
+        } else {
+            // SAFETY: plain computation on a page this buffer owns.
+            (unsafe { b::dmaheap_page_to_pfn(self.page) } as u64) << b::DMAHEAP_PAGE_SHIFT
+        }
     }
 }
 
@@ -56,13 +69,12 @@ pub(crate) struct Buffer {
 }
 
 /// Splits the chunks into segments a device accepts: at most `max_seg` bytes (whole pages), not
-/// crossing a `boundary + 1` aligned boundary. Calls `f(page, pfn_offset, len)` per segment.
-fn for_each_segment(chunks: &[Chunk], max_seg: usize, boundary: usize, mut f: impl FnMut(*mut b::page, usize, usize)) {
+/// crossing a `boundary + 1` aligned boundary. Calls `f(chunk, byte_offset, len)` per segment.
+fn for_each_segment(chunks: &[Chunk], max_seg: usize, boundary: usize, mut f: impl FnMut(&Chunk, usize, usize)) {
     let page_size = b::DMAHEAP_PAGE_SIZE;
     let max_seg = (max_seg.min(u32::MAX as usize) & !(page_size - 1)).max(page_size);
     for c in chunks {
-        // SAFETY: plain computation on a page this buffer owns.
-        let phys = unsafe { b::dmaheap_page_to_pfn(c.page) } << b::DMAHEAP_PAGE_SHIFT;
+        let phys = c.phys_addr() as usize;
         let total = c.bytes();
         let mut off = 0;
         while off < total {
@@ -73,21 +85,22 @@ fn for_each_segment(chunks: &[Chunk], max_seg: usize, boundary: usize, mut f: im
                 (boundary - (here & boundary)) + 1
             };
             let len = (total - off).min(max_seg).min(to_boundary.max(page_size));
-            f(c.page, off >> b::DMAHEAP_PAGE_SHIFT, len);
+            f(c, off, len);
             off += len;
         }
     }
 }
 
-/// Fills `table` with this buffer's pages, split into segments `dev` accepts (`dev` null: one
-/// entry per chunk).
+/// The segment limits of an importer's device.
+fn seg_limits(dev: *mut b::device) -> (usize, usize) {
+    // SAFETY: `dev` is the importer's live device.
+    unsafe { (b::dmaheap_dma_get_max_seg_size(dev) as usize, b::dmaheap_dma_get_seg_boundary(dev)) }
+}
+
+/// Allocates `table` with one entry per segment `dev` accepts and, for page-backed memory, fills
+/// in the pages. Carveout entries get their DMA addresses when mapped (`op_map`).
 fn build_table(chunks: &[Chunk], dev: *mut b::device, table: &mut b::sg_table) -> Result {
-    let (max_seg, boundary) = if dev.is_null() {
-        (usize::MAX, usize::MAX)
-    } else {
-        // SAFETY: `dev` is the importer's live device.
-        unsafe { (b::dmaheap_dma_get_max_seg_size(dev) as usize, b::dmaheap_dma_get_seg_boundary(dev)) }
-    };
+    let (max_seg, boundary) = seg_limits(dev);
     let mut nents = 0usize;
     for_each_segment(chunks, max_seg, boundary, |_, _, _| nents += 1);
     let nents = u32::try_from(nents).map_err(|_| EINVAL)?;
@@ -97,12 +110,14 @@ fn build_table(chunks: &[Chunk], dev: *mut b::device, table: &mut b::sg_table) -
         return Err(ENOMEM);
     }
     let mut sg = table.sgl;
-    for_each_segment(chunks, max_seg, boundary, |page, pgoff, len| {
+    for_each_segment(chunks, max_seg, boundary, |c, off, len| {
         // SAFETY: `sg_alloc_table` gave exactly `nents` entries and this closure runs `nents`
-        // times, walking them in order; `pgoff` pages into the block are still inside it, and
-        // `len <= max_seg <= u32::MAX` (or a chunk length, at most 1 MiB or a CMA range < 4 GiB).
+        // times, walking them in order; `off` bytes into the block are still inside it, and
+        // `len <= max_seg <= u32::MAX`.
         unsafe {
-            b::dmaheap_sg_set_page(sg, b::dmaheap_nth_page(page, pgoff), len as u32, 0);
+            if !c.page.is_null() {
+                b::dmaheap_sg_set_page(sg, b::dmaheap_nth_page(c.page, off >> b::DMAHEAP_PAGE_SHIFT), len as u32, 0);
+            }
             sg = b::sg_next(sg);
         }
     });
@@ -182,6 +197,14 @@ impl Buffer {
     fn vmap_locked(&self, inner: &mut Inner) -> Result<*mut c_void> {
         if inner.vmap_cnt > 0 {
             inner.vmap_cnt += 1;
+            return Ok(inner.vaddr);
+        }
+        if let Some(co) = self.heap.carveout() {
+            // The carveout's own write-combined mapping covers the (single, contiguous) block.
+            let off = (self.chunks[0].phys - co.base) as usize;
+            // SAFETY: the block lies inside the carveout mapped at `co.va`.
+            inner.vaddr = unsafe { co.va.add(off) }.cast();
+            inner.vmap_cnt = 1;
             return Ok(inner.vaddr);
         }
         let npages = self.len >> b::DMAHEAP_PAGE_SHIFT;
@@ -296,14 +319,69 @@ unsafe extern "C" fn op_map(attachment: *mut b::dma_buf_attachment, dir: b::dma_
         // One mapping per attachment: the table is the mapping.
         return errno::err_ptr(EBUSY);
     }
-    // SAFETY: `a.table` holds this buffer's pages; `a.dev` is the importer's device.
-    let ret = unsafe { b::dma_map_sgtable(a.dev, &mut a.table, dir, dma_attrs(buf)) };
-    if ret != 0 {
-        return errno::err_ptr(kernel::error::Error::from_errno(ret));
+    if buf.heap.carveout().is_some() {
+        if let Err(e) = map_carveout(buf, a, dir) {
+            return errno::err_ptr(e);
+        }
+    } else {
+        // SAFETY: `a.table` holds this buffer's pages; `a.dev` is the importer's device.
+        let ret = unsafe { b::dma_map_sgtable(a.dev, &mut a.table, dir, dma_attrs(buf)) };
+        if ret != 0 {
+            return errno::err_ptr(kernel::error::Error::from_errno(ret));
+        }
     }
     a.mapped = true;
     a.dir = dir;
     &mut a.table
+}
+
+/// Maps a carveout buffer's segments for `a.dev` with `dma_map_resource`: the memory may have
+/// no `struct page`, so the table carries DMA addresses only (importers must not use
+/// `sg_page()`, which `CONFIG_DMABUF_DEBUG` enforces by mangling the page links).
+fn map_carveout(buf: &Buffer, a: &mut Attachment, dir: b::dma_data_direction) -> Result {
+    let (max_seg, boundary) = seg_limits(a.dev);
+    let attrs = dma_attrs(buf);
+    let mut sg = a.table.sgl;
+    let mut mapped = 0usize;
+    let mut failed = false;
+    let dev = a.dev;
+    for_each_segment(&buf.chunks, max_seg, boundary, |c, off, len| {
+        if failed {
+            return;
+        }
+        // SAFETY: maps a range of our carveout for the importer's device; `sg` walks the
+        // entries `build_table` allocated for exactly these segments.
+        unsafe {
+            let addr = b::dma_map_resource(dev, c.phys + off as u64, len, dir, attrs);
+            if b::dmaheap_dma_mapping_error(dev, addr) != 0 {
+                failed = true;
+                return;
+            }
+            b::dmaheap_sg_set_dma(sg, addr, len as u32);
+            sg = b::sg_next(sg);
+        }
+        mapped += 1;
+    });
+    a.dir = dir;
+    if failed {
+        unmap_resources(a, mapped, attrs);
+        return Err(ENOMEM);
+    }
+    a.table.nents = mapped as u32;
+    Ok(())
+}
+
+/// Unmaps the first `n` entries mapped by `map_carveout`.
+fn unmap_resources(a: &mut Attachment, n: usize, attrs: FfiUlong) {
+    let mut sg = a.table.sgl;
+    for _ in 0..n {
+        // SAFETY: the first `n` entries hold mappings made by `map_carveout` for `a.dev` with
+        // direction `a.dir`.
+        unsafe {
+            b::dma_unmap_resource(a.dev, b::dmaheap_sg_dma_address(sg), b::dmaheap_sg_dma_len(sg) as usize, a.dir, attrs);
+            sg = b::sg_next(sg);
+        }
+    }
 }
 
 /// `dma_buf_ops.unmap_dma_buf`.
@@ -325,8 +403,12 @@ unsafe extern "C" fn op_unmap(
         return;
     }
     // Unmap with the direction the table was mapped with: the DMA API requires it.
-    // SAFETY: the table was mapped for `a.dev` by `op_map`.
-    unsafe { b::dmaheap_dma_unmap_sgtable(a.dev, &mut a.table, a.dir, dma_attrs(buf)) };
+    if buf.heap.carveout().is_some() {
+        unmap_resources(a, a.table.nents as usize, dma_attrs(buf));
+    } else {
+        // SAFETY: the table was mapped for `a.dev` by `op_map`.
+        unsafe { b::dmaheap_dma_unmap_sgtable(a.dev, &mut a.table, a.dir, dma_attrs(buf)) };
+    }
     a.mapped = false;
 }
 
@@ -409,8 +491,7 @@ unsafe extern "C" fn op_mmap(dmabuf: *mut b::dma_buf, vma: *mut b::vm_area_struc
             skip -= c.npages;
             continue;
         }
-        // SAFETY: plain computation on a page we own.
-        let pfn = unsafe { b::dmaheap_page_to_pfn(c.page) } + skip;
+        let pfn = (c.phys_addr() >> b::DMAHEAP_PAGE_SHIFT) as usize + skip;
         let size = ((c.npages - skip) << b::DMAHEAP_PAGE_SHIFT).min(end - addr);
         skip = 0;
         // SAFETY: maps pages this buffer owns into the vma, within its bounds; the dma-buf core
@@ -455,8 +536,10 @@ unsafe extern "C" fn op_vunmap(dmabuf: *mut b::dma_buf, map: *mut b::iosys_map) 
     if inner.vmap_cnt > 0 {
         inner.vmap_cnt -= 1;
         if inner.vmap_cnt == 0 {
-            // SAFETY: `vaddr` came from `vmap` and its last user just went away.
-            unsafe { b::vunmap(inner.vaddr) };
+            if buf.heap.carveout().is_none() {
+                // SAFETY: `vaddr` came from `vmap` and its last user just went away.
+                unsafe { b::vunmap(inner.vaddr) };
+            }
             inner.vaddr = ptr::null_mut();
         }
     }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! dma-buf heaps in Rust: a cached and a write-combined system-memory heap with per-order page
-//! pools, deferred free and a shrinker, and contiguous heaps on named CMA areas.
+//! pools, deferred free and a shrinker, contiguous heaps on named CMA areas, and carveout heaps on
+//! boot-reserved physical ranges managed by genalloc.
 //!
 //! The module registers its heaps with the kernel's dma-heap core, so they appear as
 //! `/dev/dma_heap/<name>`. The dma-heap core cannot remove a heap and buffers outlive their
@@ -25,7 +26,7 @@ module! {
     type: DmaHeapModule,
     name: "dmaheap_heaps",
     author: "dmaheap-hal developers",
-    description: "dma-buf heaps (system, system-uncached, CMA) in Rust",
+    description: "dma-buf heaps (system, system-uncached, CMA, carveout) in Rust",
     license: "GPL",
 }
 
@@ -160,19 +161,49 @@ fn lookup_cma(area: &[u8]) -> *mut b::cma {
     f.found
 }
 
+/// What a heap is made of, as the parameters say.
+enum SpecKind {
+    System,
+    Cma(*mut b::cma),
+    Carveout { base: u64, size: usize },
+}
+
 struct Spec {
     name: &'static [u8],
     uncached: bool,
-    kind: Kind,
+    kind: SpecKind,
+}
+
+/// Parses `0x...` or decimal, with an optional K/M/G suffix.
+fn parse_size(s: &[u8]) -> Option<u64> {
+    let (digits, shift) = match s.last()? {
+        b'K' | b'k' => (&s[..s.len() - 1], 10),
+        b'M' | b'm' => (&s[..s.len() - 1], 20),
+        b'G' | b'g' => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    let (digits, radix) = match digits {
+        [b'0', b'x' | b'X', rest @ ..] => (rest, 16),
+        _ => (digits, 10),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        let x = (d as char).to_digit(radix)? as u64;
+        v = v.checked_mul(radix as u64)?.checked_add(x)?;
+    }
+    v.checked_mul(1 << shift)
 }
 
 fn collect_specs() -> Result<KVec<Spec>> {
     let mut specs = KVec::new();
     if !params::system_name().is_empty() {
-        specs.push(Spec { name: params::system_name(), uncached: false, kind: Kind::System }, GFP_KERNEL)?;
+        specs.push(Spec { name: params::system_name(), uncached: false, kind: SpecKind::System }, GFP_KERNEL)?;
     }
     if !params::system_uncached_name().is_empty() {
-        specs.push(Spec { name: params::system_uncached_name(), uncached: true, kind: Kind::System }, GFP_KERNEL)?;
+        specs.push(Spec { name: params::system_uncached_name(), uncached: true, kind: SpecKind::System }, GFP_KERNEL)?;
     }
     for item in params::cma_heaps().split(|&c| c == b',').filter(|s| !s.is_empty()) {
         let mut parts = item.split(|&c| c == b':');
@@ -195,7 +226,18 @@ fn collect_specs() -> Result<KVec<Spec>> {
             pr_err!("cma_heaps: no CMA area named '{}'\n", BStr::from_bytes(area));
             return Err(ENODEV);
         }
-        specs.push(Spec { name, uncached, kind: Kind::Cma(cma) }, GFP_KERNEL)?;
+        specs.push(Spec { name, uncached, kind: SpecKind::Cma(cma) }, GFP_KERNEL)?;
+    }
+    for item in params::carveout_heaps().split(|&c| c == b',').filter(|s| !s.is_empty()) {
+        let mut parts = item.split(|&c| c == b':');
+        let (name, base, size) = (parts.next(), parts.next().and_then(parse_size), parts.next().and_then(parse_size));
+        let (Some(name), Some(base), Some(size), None) = (name, base, size, parts.next()) else {
+            pr_err!("carveout_heaps: '{}' is not NAME:BASE:SIZE\n", BStr::from_bytes(item));
+            return Err(EINVAL);
+        };
+        let Ok(size) = usize::try_from(size) else { return Err(EINVAL) };
+        // Memory without a kernel mapping can only be mapped uncached.
+        specs.push(Spec { name, uncached: true, kind: SpecKind::Carveout { base, size } }, GFP_KERNEL)?;
     }
     if specs.is_empty() {
         pr_err!("no heap to register (all heap names are empty)\n");
@@ -235,6 +277,10 @@ unsafe extern "C" fn shrink_scan(_s: *mut b::shrinker, sc: *mut b::shrink_contro
             freed += h.pool_shrink(nr - freed);
         }
     });
+    // Pages freed outside the LRU count as reclaim progress only when reported; without this,
+    // direct reclaim that was satisfied by emptying the pools could still end in the OOM killer.
+    // SAFETY: adds to the current task's reclaim state, if it is reclaiming.
+    unsafe { b::dmaheap_mm_account_reclaimed_pages(freed) };
     if freed == 0 {
         b::DMAHEAP_SHRINK_STOP as _
     } else {
@@ -287,10 +333,12 @@ fn setup(specs: &[Spec], st: &mut Setup) -> Result {
     st.stats = true;
     for (i, s) in specs.iter().enumerate() {
         let limit = params::pool_limit_bytes();
-        let h = Heap::new(s.name, s.uncached, match s.kind {
-            Kind::System => Kind::System,
-            Kind::Cma(c) => Kind::Cma(c),
-        }, limit, st.dev)?;
+        let kind = match s.kind {
+            SpecKind::System => Kind::System,
+            SpecKind::Cma(c) => Kind::Cma(c),
+            SpecKind::Carveout { base, size } => Kind::Carveout(heap::Carveout::new(s.name, base, size)?),
+        };
+        let h = Heap::new(s.name, s.uncached, kind, limit, st.dev)?;
         // SAFETY: the heap is never moved out of its box; it is leaked (or freed by `teardown`).
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(h) });
         HEAPS[i].store(raw, Ordering::Release);

@@ -69,6 +69,87 @@ pub(crate) enum Kind {
     System,
     /// A CMA area.
     Cma(*mut b::cma),
+    /// A physical range reserved at boot, managed by genalloc.
+    Carveout(Carveout),
+}
+
+/// A carveout: a physical range reserved at boot (`memmap=`, a `no-map` reserved-memory node).
+/// It has no kernel linear mapping and possibly no `struct page`, so it is only ever mapped
+/// write-combined (the module's own `memremap` for zeroing and vmap, user mappings through
+/// `remap_pfn_range`), and importers get DMA addresses from `dma_map_resource`, no pages.
+pub(crate) struct Carveout {
+    pub(crate) pool: *mut b::gen_pool,
+    pub(crate) base: u64,
+    pub(crate) size: usize,
+    pub(crate) va: *mut u8,
+}
+
+impl Carveout {
+    /// Claims `[base, base + size)` and puts it under genalloc.
+    pub(crate) fn new(name: &[u8], base: u64, size: usize) -> Result<Carveout> {
+        let page = b::DMAHEAP_PAGE_SIZE as u64;
+        if size == 0 || base % page != 0 || size as u64 % page != 0 {
+            pr_err!("carveout {}: base and size must be non-zero multiples of the page size\n", kernel::str::BStr::from_bytes(name));
+            return Err(EINVAL);
+        }
+        // SAFETY: trivial query.
+        if !unsafe { b::dmaheap_have_genalloc() } {
+            pr_err!("carveout heaps need a kernel with CONFIG_GENERIC_ALLOCATOR\n");
+            return Err(kernel::error::code::ENODEV);
+        }
+        // SAFETY: read-only walk of the resource tree.
+        let overlap = unsafe {
+            b::region_intersects(base, size, b::DMAHEAP_IORESOURCE_SYSTEM_RAM, b::IORES_DESC_NONE as _)
+        };
+        if overlap != b::REGION_DISJOINT as _ {
+            pr_err!(
+                "carveout {}: {:#x}+{:#x} overlaps System RAM; reserve it at boot (memmap=SIZE$BASE, a no-map reserved-memory node)\n",
+                kernel::str::BStr::from_bytes(name),
+                base,
+                size
+            );
+            return Err(EINVAL);
+        }
+        // SAFETY: claims the range in the iomem tree with a static name.
+        let res = unsafe { b::dmaheap_request_mem_region(base, size as u64, c"dmaheap carveout".as_ptr().cast()) };
+        if res.is_null() {
+            pr_err!("carveout {}: {:#x}+{:#x} is in use\n", kernel::str::BStr::from_bytes(name), base, size);
+            return Err(kernel::error::code::EBUSY);
+        }
+        // SAFETY: maps the range we just claimed, write-combined.
+        let va = unsafe { b::memremap(base, size, b::MEMREMAP_WC as _) } as *mut u8;
+        if va.is_null() {
+            // SAFETY: releases the claim made above.
+            unsafe { b::dmaheap_release_mem_region(base, size as u64) };
+            return Err(ENOMEM);
+        }
+        let mut c = Carveout { pool: core::ptr::null_mut(), base, size, va };
+        // SAFETY: creates an empty pool.
+        c.pool = unsafe { b::dmaheap_gen_pool_create(b::DMAHEAP_PAGE_SHIFT as i32, b::DMAHEAP_NUMA_NO_NODE) };
+        if c.pool.is_null() {
+            return Err(ENOMEM); // `c` releases the mapping and the region.
+        }
+        // SAFETY: adds the claimed range to our pool.
+        let ret = unsafe { b::dmaheap_gen_pool_add(c.pool, base as _, size, b::DMAHEAP_NUMA_NO_NODE) };
+        if ret != 0 {
+            return Err(kernel::error::Error::from_errno(ret));
+        }
+        Ok(c)
+    }
+}
+
+impl Drop for Carveout {
+    fn drop(&mut self) {
+        // Only reached when loading fails, before any allocation: the pool is empty.
+        // SAFETY: the pool, mapping and region were set up by `new` and are unused.
+        unsafe {
+            if !self.pool.is_null() {
+                b::dmaheap_gen_pool_destroy(self.pool);
+            }
+            b::memunmap(self.va.cast());
+            b::dmaheap_release_mem_region(self.base, self.size as u64);
+        }
+    }
 }
 
 /// Per-heap statistics (exported in sysfs by `stats.rs`).
@@ -119,8 +200,9 @@ pub(crate) struct Heap {
     pub(crate) dev: DmaDev,
 }
 
-// SAFETY: All mutable state is behind atomics or the pool spinlock; `kind` (a CMA area pointer)
-// and `dev` are immutable after creation and refer to kernel objects that outlive the module.
+// SAFETY: All mutable state is behind atomics or the pool spinlock; `kind` (a CMA area pointer,
+// or a carveout's pool and mapping, which genalloc locks internally) and `dev` are immutable after
+// creation and refer to kernel objects that outlive the module.
 unsafe impl Sync for Heap {}
 // SAFETY: see above.
 unsafe impl Send for Heap {}
@@ -232,10 +314,49 @@ impl Heap {
 
     /// Allocates `len` (page-aligned, non-zero) bytes of zeroed memory.
     pub(crate) fn alloc_chunks(&self, len: usize) -> Result<KVVec<Chunk>> {
-        match self.kind {
+        match &self.kind {
             Kind::System => self.alloc_system(len),
-            Kind::Cma(cma) => self.alloc_cma(cma, len),
+            Kind::Cma(cma) => self.alloc_cma(*cma, len),
+            Kind::Carveout(c) => self.alloc_carveout(c, len),
         }
+    }
+
+    /// Is this a carveout heap (memory without `struct page` use)?
+    pub(crate) fn carveout(&self) -> Option<&Carveout> {
+        match &self.kind {
+            Kind::Carveout(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn alloc_carveout(&self, c: &Carveout, len: usize) -> Result<KVVec<Chunk>> {
+        let mut chunks = KVVec::with_capacity(1, GFP_KERNEL)?;
+        // SAFETY: `c.pool` is our live pool.
+        let phys = unsafe { b::dmaheap_gen_pool_alloc(c.pool, len) } as u64;
+        if phys == 0 {
+            return Err(ENOMEM);
+        }
+        let chunk = Chunk { page: core::ptr::null_mut(), phys, order: u32::MAX, npages: len >> b::DMAHEAP_PAGE_SHIFT };
+        let off = (phys - c.base) as usize;
+        let step = 1usize << 20;
+        let mut done = 0;
+        while done < len {
+            // SAFETY: process context.
+            if unsafe { b::dmaheap_fatal_signal_pending() } {
+                self.free_chunks(&[chunk]);
+                return Err(EINTR);
+            }
+            let n = step.min(len - done);
+            // SAFETY: `[off + done, off + done + n)` lies inside the block genalloc gave us, which
+            // lies inside the carveout mapped at `c.va`; nobody else uses it yet. The mapping is
+            // write-combined: the zeroes reach memory without cache maintenance.
+            unsafe { core::ptr::write_bytes(c.va.add(off + done), 0, n) };
+            done += n;
+            // SAFETY: process context, no locks held.
+            unsafe { b::dmaheap_cond_resched() };
+        }
+        chunks.push(chunk, GFP_KERNEL).inspect_err(|_| self.free_chunks(&[chunk]))?;
+        Ok(chunks)
     }
 
     fn alloc_system(&self, len: usize) -> Result<KVVec<Chunk>> {
@@ -278,14 +399,14 @@ impl Heap {
                 continue;
             }
             if let Some(p) = self.pool_pop(idx) {
-                return Some(Chunk { page: p.0, order, npages: 1 << order });
+                return Some(Chunk { page: p.0, phys: 0, order, npages: 1 << order });
             }
             // SAFETY: plain page allocation; `__GFP_ZERO` zeroes it.
             let page = unsafe { b::dmaheap_alloc_pages(gfp_for_order(order), order) };
             if page.is_null() {
                 continue;
             }
-            let chunk = Chunk { page, order, npages: 1 << order };
+            let chunk = Chunk { page, phys: 0, order, npages: 1 << order };
             // Zeroing went through the cached kernel mapping: write it back before the pages are
             // handed out for write-combined mappings.
             if self.uncached && !self.dev.flush(page, bytes) {
@@ -310,7 +431,7 @@ impl Heap {
         if page.is_null() {
             return Err(ENOMEM);
         }
-        let chunk = Chunk { page, order: u32::MAX, npages: count };
+        let chunk = Chunk { page, phys: 0, order: u32::MAX, npages: count };
         for i in 0..count {
             // SAFETY: process context.
             if unsafe { b::dmaheap_fatal_signal_pending() } {
@@ -336,13 +457,17 @@ impl Heap {
     /// Gives blocks straight back to the page allocator or the CMA area, without pooling.
     pub(crate) fn free_chunks(&self, chunks: &[Chunk]) {
         for c in chunks {
-            match self.kind {
+            match &self.kind {
                 // SAFETY: the block was allocated with `alloc_pages(.., c.order)` and is owned
                 // by the caller, which gives it up.
                 Kind::System => unsafe { b::__free_pages(c.page, c.order) },
                 Kind::Cma(cma) => {
                     // SAFETY: the range came from `cma_alloc` on this area with this count.
-                    unsafe { b::cma_release(cma, c.page, c.npages) };
+                    unsafe { b::cma_release(*cma, c.page, c.npages) };
+                }
+                Kind::Carveout(co) => {
+                    // SAFETY: the block came from `gen_pool_alloc` on this pool with this size.
+                    unsafe { b::dmaheap_gen_pool_free(co.pool, c.phys as _, c.bytes()) };
                 }
             }
         }

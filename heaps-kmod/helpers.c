@@ -6,12 +6,15 @@
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
+#include <linux/genalloc.h>
 #include <linux/gfp.h>
+#include <linux/ioport.h>
 #include <linux/highmem.h>
 #include <linux/iosys-map.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/signal.h>
+#include <linux/swap.h>
 #include <linux/scatterlist.h>
 
 #include "helpers.h"
@@ -138,4 +141,92 @@ unsigned int dmaheap_dma_get_max_seg_size(struct device *dev)
 unsigned long dmaheap_dma_get_seg_boundary(struct device *dev)
 {
 	return dma_get_seg_boundary(dev);
+}
+
+dma_addr_t dmaheap_sg_dma_address(struct scatterlist *sg)
+{
+	return sg_dma_address(sg);
+}
+
+unsigned int dmaheap_sg_dma_len(struct scatterlist *sg)
+{
+	return sg_dma_len(sg);
+}
+
+void dmaheap_sg_set_dma(struct scatterlist *sg, dma_addr_t addr, unsigned int len)
+{
+	sg->length = len;
+	sg_dma_address(sg) = addr;
+	sg_dma_len(sg) = len;
+}
+
+struct resource *dmaheap_request_mem_region(resource_size_t start, resource_size_t n,
+					   const char *name)
+{
+	return request_mem_region(start, n, name);
+}
+
+void dmaheap_release_mem_region(resource_size_t start, resource_size_t n)
+{
+	release_mem_region(start, n);
+}
+
+bool dmaheap_have_genalloc(void)
+{
+	return IS_ENABLED(CONFIG_GENERIC_ALLOCATOR);
+}
+
+#ifdef CONFIG_GENERIC_ALLOCATOR
+struct gen_pool *dmaheap_gen_pool_create(int min_alloc_order, int nid)
+{
+	return gen_pool_create(min_alloc_order, nid);
+}
+
+void dmaheap_gen_pool_destroy(struct gen_pool *pool)
+{
+	gen_pool_destroy(pool);
+}
+
+int dmaheap_gen_pool_add(struct gen_pool *pool, unsigned long addr, size_t size, int nid)
+{
+	return gen_pool_add(pool, addr, size, nid);
+}
+
+unsigned long dmaheap_gen_pool_alloc(struct gen_pool *pool, size_t size)
+{
+	return gen_pool_alloc(pool, size);
+}
+
+void dmaheap_gen_pool_free(struct gen_pool *pool, unsigned long addr, size_t size)
+{
+	gen_pool_free(pool, addr, size);
+}
+#else
+struct gen_pool *dmaheap_gen_pool_create(int min_alloc_order, int nid)
+{
+	return NULL;
+}
+
+void dmaheap_gen_pool_destroy(struct gen_pool *pool)
+{
+}
+
+int dmaheap_gen_pool_add(struct gen_pool *pool, unsigned long addr, size_t size, int nid)
+{
+	return -ENODEV;
+}
+
+unsigned long dmaheap_gen_pool_alloc(struct gen_pool *pool, size_t size)
+{
+	return 0;
+}
+
+void dmaheap_gen_pool_free(struct gen_pool *pool, unsigned long addr, size_t size)
+{
+}
+#endif
+
+void dmaheap_mm_account_reclaimed_pages(unsigned long pages)
+{
+	mm_account_reclaimed_pages(pages);
 }

@@ -17,6 +17,8 @@ struct sg_table;
 struct device;
 struct iosys_map;
 struct module;
+struct resource;
+struct gen_pool;
 
 struct page *dmaheap_alloc_pages(gfp_t gfp, unsigned int order);
 struct page *dmaheap_nth_page(struct page *page, unsigned long n);
@@ -43,7 +45,21 @@ struct device *dmaheap_root_device_register(const char *name);
 void dmaheap_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
 void dmaheap_iosys_map_clear(struct iosys_map *map);
 void dmaheap_cond_resched(void);
+void dmaheap_mm_account_reclaimed_pages(unsigned long pages);
 int dmaheap_dma_mapping_error(struct device *dev, dma_addr_t addr);
+dma_addr_t dmaheap_sg_dma_address(struct scatterlist *sg);
+unsigned int dmaheap_sg_dma_len(struct scatterlist *sg);
+void dmaheap_sg_set_dma(struct scatterlist *sg, dma_addr_t addr, unsigned int len);
+struct resource *dmaheap_request_mem_region(resource_size_t start, resource_size_t n,
+					   const char *name);
+void dmaheap_release_mem_region(resource_size_t start, resource_size_t n);
+/* genalloc: NULL / -ENODEV when the kernel has no CONFIG_GENERIC_ALLOCATOR. */
+bool dmaheap_have_genalloc(void);
+struct gen_pool *dmaheap_gen_pool_create(int min_alloc_order, int nid);
+void dmaheap_gen_pool_destroy(struct gen_pool *pool);
+int dmaheap_gen_pool_add(struct gen_pool *pool, unsigned long addr, size_t size, int nid);
+unsigned long dmaheap_gen_pool_alloc(struct gen_pool *pool, size_t size);
+void dmaheap_gen_pool_free(struct gen_pool *pool, unsigned long addr, size_t size);
 unsigned int dmaheap_dma_get_max_seg_size(struct device *dev);
 unsigned long dmaheap_dma_get_seg_boundary(struct device *dev);
 

@@ -13,7 +13,7 @@
 //! | `pool_limit_bytes`  | pool size limit                                           |
 //! | `deferred_bytes`    | released bytes not yet zeroed/returned by the worker      |
 //! | `uncached`          | 1 if CPU mappings are write-combined                      |
-//! | `contiguous`        | 1 for CMA heaps (physically contiguous buffers)           |
+//! | `contiguous`        | 1 for CMA and carveout heaps (physically contiguous)      |
 
 use crate::bindings as b;
 use crate::heap::{for_each_heap, Heap};
@@ -63,7 +63,7 @@ fn value(h: &Heap, idx: usize) -> u64 {
         8 => h.pool_limit as u64,
         9 => s.deferred_bytes.load(Ordering::Relaxed),
         10 => h.uncached as u64,
-        _ => matches!(h.kind, crate::heap::Kind::Cma(_)) as u64,
+        _ => !matches!(h.kind, crate::heap::Kind::System) as u64,
     }
 }
 

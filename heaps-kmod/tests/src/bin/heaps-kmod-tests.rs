@@ -260,8 +260,8 @@ fn stress(heaps: &[KmodHeap], secs: u64) -> R {
                 let size = 1 + (seed >> 8) % max;
                 let buf = match heap.allocate(size) {
                     Ok(b) => b,
-                    // A CMA area can be fragmented or busy with pages that will not migrate
-                    // right now: a clean ENOMEM is a correct answer there.
+                    // A CMA area or a carveout can be fragmented or (CMA) busy with pages that
+                    // will not migrate right now: a clean ENOMEM is a correct answer there.
                     Err(e) if h.contiguous && e.errno() == Some(nix::Error::ENOMEM) => {
                         cma_enomem.fetch_add(1, Ordering::Relaxed);
                         continue;
@@ -300,7 +300,7 @@ fn stress(heaps: &[KmodHeap], secs: u64) -> R {
         }
     }
     println!(
-        "# stress: {} allocations in {secs} s by {threads} threads, {} clean ENOMEM from CMA",
+        "# stress: {} allocations in {secs} s by {threads} threads, {} clean ENOMEM from contiguous heaps",
         ops.load(Ordering::Relaxed),
         cma_enomem.load(Ordering::Relaxed)
     );
