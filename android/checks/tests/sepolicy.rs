@@ -15,27 +15,18 @@ fn stub_dir() -> PathBuf {
     repo_root().join("android/checks/platform-stub")
 }
 
-fn build(vendor: &Path, extra: Option<&str>) -> Result<sepolicy::Output, String> {
+/// The expanded policy.conf text and the number of contexts validated, or the error.
+fn build(vendor: &Path, extra: Option<&str>) -> Result<(String, usize), String> {
     let work = tempfile::tempdir().unwrap();
     let out = Build {
         stub_dir: stub_dir(),
         vendor_dir: vendor.to_owned(),
         extra_te: extra.map(str::to_owned),
     }
-    .compile(work.path());
-    // Read what the callers need before the directory goes away.
-    out.map(|o| {
-        let conf = std::fs::read_to_string(&o.policy_conf).unwrap();
-        let size = o.policy_bin.metadata().unwrap().len();
-        let keep = std::env::temp_dir().join(format!("dmaheap-policy-{}.conf", std::process::id()));
-        std::fs::write(&keep, conf).unwrap();
-        assert!(size > 0);
-        sepolicy::Output {
-            policy_conf: keep,
-            policy_bin: o.policy_bin,
-            contexts_checked: o.contexts_checked,
-        }
-    })
+    .compile(work.path())?;
+    assert!(out.policy_bin.metadata().unwrap().len() > 0);
+    let conf = std::fs::read_to_string(&out.policy_conf).unwrap();
+    Ok((conf, out.contexts_checked))
 }
 
 fn copy_vendor() -> tempfile::TempDir {
@@ -49,14 +40,11 @@ fn copy_vendor() -> tempfile::TempDir {
 
 #[test]
 fn vendor_policy_compiles() {
-    let out = build(&vendor_dir(), None).unwrap_or_else(|e| panic!("{e}"));
+    let (conf, contexts_checked) = build(&vendor_dir(), None).unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        out.contexts_checked >= 4,
-        "contexts validated: {}",
-        out.contexts_checked
+        contexts_checked >= 4,
+        "contexts validated: {contexts_checked}"
     );
-    let conf = std::fs::read_to_string(&out.policy_conf).unwrap();
-    let _ = std::fs::remove_file(&out.policy_conf);
     // The macros really expanded into the HAL's attributes and rules.
     for needle in [
         "attribute hal_dmaheap;",
