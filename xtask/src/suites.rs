@@ -177,9 +177,16 @@ fn heaps_kmod() -> KernelModule {
 }
 
 /// The test bed keeps the kernel's built-in `system` heap, so the module loads under other names.
-const HEAPS_KMOD_INSMOD: &str = "insmod /lib/modules/dmaheap_heaps.ko \
+/// The carveout heap needs genalloc (CONFIG_GENERIC_ALLOCATOR, selected e.g. by CONFIG_SRAM) and
+/// the range that `HEAPS_KMOD_CARVEOUT_ARG` reserves at boot; without genalloc it is left out.
+const HEAPS_KMOD_INSMOD: &str = "CARVEOUT=; grep -q ' gen_pool_create$' /proc/kallsyms && \
+     CARVEOUT=carveout_heaps=kmod-carveout:0x30000000:64M; \
+     insmod /lib/modules/dmaheap_heaps.ko \
      system_name=kmod-system system_uncached_name=kmod-system-uncached \
-     cma_heaps=kmod-cma:default,kmod-cma-uncached:default:uncached";
+     cma_heaps=kmod-cma:default,kmod-cma-uncached:default:uncached $CARVEOUT";
+
+/// Kernel argument reserving the carveout heap's physical range (64 MiB at 768 MiB).
+const HEAPS_KMOD_CARVEOUT_ARG: &str = "memmap=64M$0x30000000";
 
 /// Loads the heap module: first under its GKI default names, which must fail cleanly because
 /// `system` is taken, then under the test-bed names.
@@ -197,7 +204,8 @@ fn heaps_kmod_load() -> Vec<GuestStep> {
             "module loads and registers kmod-system, kmod-system-uncached, kmod-cma, kmod-cma-uncached",
             &format!(
                 "{HEAPS_KMOD_INSMOD} && for h in kmod-system kmod-system-uncached kmod-cma kmod-cma-uncached; do \
-                 test -c /dev/dma_heap/$h && test -d /sys/kernel/dmaheap_heaps/$h || exit 1; done"
+                 test -c /dev/dma_heap/$h && test -d /sys/kernel/dmaheap_heaps/$h || exit 1; done && \
+                 {{ test -z \"$CARVEOUT\" || test -c /dev/dma_heap/kmod-carveout; }}"
             ),
         ),
     ]
@@ -245,7 +253,7 @@ pub fn test_plan() -> Plan {
         modules: vec![heaps_kmod()],
         files: vec![],
         steps,
-        kernel_args: vec![],
+        kernel_args: vec![HEAPS_KMOD_CARVEOUT_ARG.to_owned()],
         timeout: Duration::from_secs(600),
     }
 }
@@ -293,7 +301,7 @@ pub fn bench_plan() -> Plan {
         modules: vec![heaps_kmod()],
         files: vec![],
         steps,
-        kernel_args: vec![],
+        kernel_args: vec![HEAPS_KMOD_CARVEOUT_ARG.to_owned()],
         timeout: Duration::from_secs(600),
     }
 }
