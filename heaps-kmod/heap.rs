@@ -88,7 +88,7 @@ impl Carveout {
     /// Claims `[base, base + size)` and puts it under genalloc.
     pub(crate) fn new(name: &[u8], base: u64, size: usize) -> Result<Carveout> {
         let page = b::DMAHEAP_PAGE_SIZE as u64;
-        if size == 0 || base % page != 0 || size as u64 % page != 0 {
+        if size == 0 || base == 0 || base % page != 0 || size as u64 % page != 0 {
             pr_err!("carveout {}: base and size must be non-zero multiples of the page size\n", kernel::str::BStr::from_bytes(name));
             return Err(EINVAL);
         }
