@@ -231,13 +231,28 @@ fn build(tree: &Path, tools: &Tools) -> Result<()> {
     Ok(())
 }
 
-/// Lines `CONFIG_X=value` of the fragment that `.config` does not carry exactly.
+/// Lines of the fragment that `.config` does not honour: a `CONFIG_X=value` line must appear
+/// exactly; a `# CONFIG_X is not set` line means no `CONFIG_X=` may appear.
 fn options_that_did_not_stick(fragment: &str, config: &str) -> Vec<String> {
+    let honoured = |wanted: &str| {
+        if let Some(name) = wanted
+            .strip_prefix("# ")
+            .and_then(|rest| rest.strip_suffix(" is not set"))
+        {
+            let set = format!("{name}=");
+            !config.lines().any(|have| have.trim().starts_with(&set))
+        } else {
+            config.lines().any(|have| have.trim() == wanted)
+        }
+    };
     fragment
         .lines()
         .map(str::trim)
-        .filter(|line| line.starts_with("CONFIG_"))
-        .filter(|wanted| !config.lines().any(|have| have.trim() == *wanted))
+        .filter(|line| {
+            line.starts_with("CONFIG_")
+                || (line.starts_with("# CONFIG_") && line.ends_with(" is not set"))
+        })
+        .filter(|wanted| !honoured(wanted))
         .map(str::to_owned)
         .collect()
 }
