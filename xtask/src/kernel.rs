@@ -281,16 +281,14 @@ mod tests {
 
     #[test]
     fn options_missing_from_the_config_are_reported() {
-        let fragment = "# comment\nCONFIG_A=y\nCONFIG_B=\"\"\nCONFIG_C=64\n";
-        let config = "CONFIG_A=y\nCONFIG_B=\"\"\n# CONFIG_C is not set\n";
+        let fragment = "# comment\nCONFIG_A=y\nCONFIG_B=\"\"\nCONFIG_C=64\n# CONFIG_D is not set\n";
+        let config = "CONFIG_A=y\nCONFIG_B=\"\"\n# CONFIG_C is not set\nCONFIG_D=y\n";
         assert_eq!(
             options_that_did_not_stick(fragment, config),
-            ["CONFIG_C=64"]
+            ["CONFIG_C=64", "# CONFIG_D is not set"]
         );
-        assert!(
-            options_that_did_not_stick(fragment, "CONFIG_A=y\nCONFIG_B=\"\"\nCONFIG_C=64\n")
-                .is_empty()
-        );
+        let good = "CONFIG_A=y\nCONFIG_B=\"\"\nCONFIG_C=64\n# CONFIG_D is not set\n";
+        assert!(options_that_did_not_stick(fragment, good).is_empty());
     }
 
     #[test]
