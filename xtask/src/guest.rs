@@ -292,10 +292,27 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
+# Leak reports count from here: whatever boot left unreferenced is not the plan's doing.
+if [ -w /sys/kernel/debug/kmemleak ]; then echo scan > /sys/kernel/debug/kmemleak; echo clear > /sys/kernel/debug/kmemleak; fi
 echo "@@GUEST-UP"
 "#;
 
-const INIT_EPILOGUE: &str = r#"echo "@@DMESG-BEGIN"
+const INIT_EPILOGUE: &str = r#"if [ -w /sys/kernel/debug/kmemleak ]; then
+  # kmemleak reports an object only once it is 5 s old and unreferenced in a scan.
+  sleep 6
+  echo scan > /sys/kernel/debug/kmemleak
+  echo scan > /sys/kernel/debug/kmemleak
+  leaks=$(cat /sys/kernel/debug/kmemleak)
+  if [ -z "$leaks" ]; then
+    echo "@@CHECK vm ok no kernel memory leaked while the plan ran (kmemleak)"
+  else
+    printf '%s\n' "$leaks" | head -60
+    echo "@@CHECK vm fail no kernel memory leaked while the plan ran (kmemleak)"
+  fi
+else
+  echo "@@CHECK vm fail kmemleak available (the test kernel has CONFIG_DEBUG_KMEMLEAK)"
+fi
+echo "@@DMESG-BEGIN"
 dmesg
 echo "@@DMESG-END"
 echo "@@GUEST-DONE"
