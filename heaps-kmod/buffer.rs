@@ -42,6 +42,61 @@ impl Chunk {
     }
 }
 
+/// The blocks of a buffer. Buffers of up to `INLINE` blocks (every size up to 3 MiB, every CMA
+/// and carveout buffer) keep them inline: no allocation beside the buffer itself.
+pub(crate) struct Chunks {
+    inline: [Chunk; Chunks::INLINE],
+    len: usize,
+    spill: Option<KVVec<Chunk>>,
+}
+
+impl Chunks {
+    const INLINE: usize = 4;
+    const EMPTY: Chunk = Chunk { page: ptr::null_mut(), phys: 0, order: 0, npages: 0 };
+
+    /// No blocks.
+    pub(crate) const fn new() -> Chunks {
+        Chunks { inline: [Self::EMPTY; Self::INLINE], len: 0, spill: None }
+    }
+
+    /// Room for `n` blocks.
+    pub(crate) fn with_capacity(n: usize) -> Result<Chunks> {
+        let mut c = Self::new();
+        if n > Self::INLINE {
+            c.spill = Some(KVVec::with_capacity(n, GFP_KERNEL)?);
+        }
+        Ok(c)
+    }
+
+    /// Appends a block; fails only if growing past the capacity cannot allocate.
+    pub(crate) fn push(&mut self, c: Chunk) -> Result {
+        if let Some(v) = &mut self.spill {
+            return Ok(v.push(c, GFP_KERNEL)?);
+        }
+        if self.len < Self::INLINE {
+            self.inline[self.len] = c;
+            self.len += 1;
+            return Ok(());
+        }
+        let mut v = KVVec::with_capacity(2 * Self::INLINE, GFP_KERNEL)?;
+        v.extend_from_slice(&self.inline[..self.len], GFP_KERNEL)?;
+        v.push(c, GFP_KERNEL)?;
+        self.spill = Some(v);
+        Ok(())
+    }
+}
+
+impl core::ops::Deref for Chunks {
+    type Target = [Chunk];
+
+    fn deref(&self) -> &[Chunk] {
+        match &self.spill {
+            Some(v) => v,
+            None => &self.inline[..self.len],
+        }
+    }
+}
+
 /// One importer's view of a buffer: its own copy of the scatter list, mapped for its device.
 struct Attachment {
     dev: *mut b::device,
@@ -61,7 +116,7 @@ struct Inner {
 pub(crate) struct Buffer {
     pub(crate) heap: &'static Heap,
     pub(crate) len: usize,
-    pub(crate) chunks: KVVec<Chunk>,
+    pub(crate) chunks: Chunks,
     #[pin]
     inner: Mutex<Inner>,
     /// Link in the deferred-free list.
@@ -139,7 +194,7 @@ impl Buffer {
             pin_init!(Buffer {
                 heap,
                 len,
-                chunks: KVVec::new(),
+                chunks: Chunks::new(),
                 inner <- new_mutex!(Inner { attachments: KVec::new(), vmap_cnt: 0, vaddr: ptr::null_mut() }, "dmaheap_buffer"),
                 next: ptr::null_mut(),
             }),

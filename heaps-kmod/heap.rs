@@ -4,7 +4,7 @@
 //! statistics and the allocation strategy.
 
 use crate::bindings as b;
-use crate::buffer::{Buffer, Chunk};
+use crate::buffer::{Buffer, Chunk, Chunks};
 use crate::{errno, DmaDev};
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
@@ -313,7 +313,7 @@ impl Heap {
     }
 
     /// Allocates `len` (page-aligned, non-zero) bytes of zeroed memory.
-    pub(crate) fn alloc_chunks(&self, len: usize) -> Result<KVVec<Chunk>> {
+    pub(crate) fn alloc_chunks(&self, len: usize) -> Result<Chunks> {
         match &self.kind {
             Kind::System => self.alloc_system(len),
             Kind::Cma(cma) => self.alloc_cma(*cma, len),
@@ -329,8 +329,8 @@ impl Heap {
         }
     }
 
-    fn alloc_carveout(&self, c: &Carveout, len: usize) -> Result<KVVec<Chunk>> {
-        let mut chunks = KVVec::with_capacity(1, GFP_KERNEL)?;
+    fn alloc_carveout(&self, c: &Carveout, len: usize) -> Result<Chunks> {
+        let mut chunks = Chunks::with_capacity(1)?;
         // SAFETY: `c.pool` is our live pool.
         let phys = unsafe { b::dmaheap_gen_pool_alloc(c.pool, len) } as u64;
         if phys == 0 {
@@ -355,11 +355,11 @@ impl Heap {
             // SAFETY: process context, no locks held.
             unsafe { b::dmaheap_cond_resched() };
         }
-        chunks.push(chunk, GFP_KERNEL).inspect_err(|_| self.free_chunks(&[chunk]))?;
+        chunks.push(chunk).inspect_err(|_| self.free_chunks(&[chunk]))?;
         Ok(chunks)
     }
 
-    fn alloc_system(&self, len: usize) -> Result<KVVec<Chunk>> {
+    fn alloc_system(&self, len: usize) -> Result<Chunks> {
         // Room for the greedy split (what happens unless high orders run out): one allocation.
         let mut estimate = 0;
         let mut rest = len;
@@ -368,7 +368,7 @@ impl Heap {
             estimate += rest / bytes;
             rest %= bytes;
         }
-        let mut chunks: KVVec<Chunk> = KVVec::with_capacity(estimate, GFP_KERNEL)?;
+        let mut chunks = Chunks::with_capacity(estimate)?;
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {
@@ -381,10 +381,10 @@ impl Heap {
                 self.free_chunks(&chunks);
                 return Err(ENOMEM);
             };
-            if let Err(e) = chunks.push(chunk, GFP_KERNEL) {
+            if let Err(e) = chunks.push(chunk) {
                 self.free_chunks(&[chunk]);
                 self.free_chunks(&chunks);
-                return Err(e.into());
+                return Err(e);
             }
             remaining -= chunk.bytes();
             max_order = chunk.order;
@@ -419,7 +419,7 @@ impl Heap {
         None
     }
 
-    fn alloc_cma(&self, cma: *mut b::cma, len: usize) -> Result<KVVec<Chunk>> {
+    fn alloc_cma(&self, cma: *mut b::cma, len: usize) -> Result<Chunks> {
         let count = len >> b::DMAHEAP_PAGE_SHIFT;
         let mut order = 0u32;
         while (1usize << (order + b::DMAHEAP_PAGE_SHIFT)) < len {
@@ -449,8 +449,8 @@ impl Heap {
             self.free_chunks(&[chunk]);
             return Err(ENOMEM);
         }
-        let mut chunks = KVVec::with_capacity(1, GFP_KERNEL).inspect_err(|_| self.free_chunks(&[chunk]))?;
-        chunks.push(chunk, GFP_KERNEL)?;
+        let mut chunks = Chunks::with_capacity(1).inspect_err(|_| self.free_chunks(&[chunk]))?;
+        chunks.push(chunk).inspect_err(|_| self.free_chunks(&[chunk]))?;
         Ok(chunks)
     }
 
