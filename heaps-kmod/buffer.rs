@@ -42,8 +42,9 @@ impl Chunk {
     }
 }
 
-/// The blocks of a buffer. Buffers of up to `INLINE` blocks (every size up to 3 MiB, every CMA
-/// and carveout buffer) keep them inline: no allocation beside the buffer itself.
+/// The blocks of a buffer. Buffers of up to `INLINE` blocks (a single page, 64 KiB or 1 MiB
+/// block, up to 4 MiB in 1 MiB blocks, and every CMA and carveout buffer) keep them inline: no
+/// allocation beside the buffer itself.
 pub(crate) struct Chunks {
     inline: [Chunk; Chunks::INLINE],
     len: usize,
