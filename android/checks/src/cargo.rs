@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// Soong module names of the crates.io crates this project uses, as AOSP's
 /// external/rust/crates names them (rsbinder is not in AOSP: the device imports it, see
-/// docs/porting.md).
+/// the README's porting guide).
 pub const SOONG_NAMES: &[(&str, &str)] = &[
     ("android_logger", "libandroid_logger"),
     ("anyhow", "libanyhow"),

@@ -1,4 +1,4 @@
-//! docs/porting.md (merged into the README) covers what the issue asks, with the names the
+//! The README's porting guide covers what the issue asks, with the names the
 //! Android files use.
 
 mod common;
@@ -8,7 +8,7 @@ use common::*;
 
 #[test]
 fn porting_guide_covers_the_four_topics() {
-    let doc = read("docs/porting.md");
+    let doc = read("README.md");
     for heading in [
         "Write the allocation policy for your heaps",
         "Map your old ION heap ids",
@@ -17,14 +17,14 @@ fn porting_guide_covers_the_four_topics() {
     ] {
         assert!(
             doc.contains(heading),
-            "docs/porting.md lacks the section `{heading}`"
+            "README.md lacks the section `{heading}`"
         );
     }
 }
 
 #[test]
 fn porting_guide_uses_the_real_names() {
-    let doc = read("docs/porting.md");
+    let doc = read("README.md");
     for name in [
         names::SERVICE_NAME,
         names::SERVICE_PATH,
@@ -39,7 +39,7 @@ fn porting_guide_uses_the_real_names() {
     ] {
         assert!(
             doc.contains(name),
-            "docs/porting.md never mentions `{name}`"
+            "README.md never mentions `{name}`"
         );
     }
     // Every module parameter the kernel module declares is documented.
