@@ -17,7 +17,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 
-pub use dmabuf::{stats, CpuAccess, DmaBuf, Mapping};
+pub use dmabuf::{stats, CpuAccess, DmaBuf, DmaHeap, Mapping};
 use dmaheap_aidl::{
     AllocationResult, AllocatorStats, HeapInfo, HeapSelector, IHeapAllocator, IonRequest,
     Resolution,

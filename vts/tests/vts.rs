@@ -4,7 +4,7 @@
 //! Run it with `--test-threads=1`: several tests count the service's open fds.
 
 use std::collections::HashSet;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use dmaheap_aidl::consts::*;
@@ -130,6 +130,34 @@ fn every_present_heap_allocates_maps_syncs_and_reads_back_zeroed() {
             sync.end().unwrap();
         }
     }
+}
+
+#[test]
+fn buffers_are_named_after_their_owner_in_the_kernel() {
+    let hal = hal();
+    let heap = plain_heap(&hal);
+    let buf = hal.allocate_from_heap(&heap, 4096, "vts.named").unwrap();
+    // The kernel shows a dma-buf's name in the fdinfo of every fd that refers to it.
+    let fd = buf.as_fd().as_raw_fd();
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
+    let name = info
+        .lines()
+        .find_map(|l| l.strip_prefix("name:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("the buffer has no name:\n{info}"));
+    let owner = format!(
+        "u{}:p{}:vts.named",
+        nix::unistd::getuid(),
+        std::process::id()
+    );
+    assert!(
+        name.starts_with(&owner),
+        "name {name:?} does not start with {owner:?}"
+    );
+    assert!(
+        name.len() < dmabuf::DMA_BUF_NAME_LEN,
+        "{name:?} is longer than the kernel keeps"
+    );
 }
 
 #[test]

@@ -29,7 +29,6 @@ pub enum Program {
         bin: &'static str,
     },
     /// A test target of a workspace crate (libtest harness), installed under `install_as`.
-    #[allow(dead_code)] // until the first libtest suite (the HAL's VTS) joins a plan
     CargoTest {
         package: &'static str,
         test: &'static str,
@@ -211,6 +210,93 @@ fn heaps_kmod_load() -> Vec<GuestStep> {
     ]
 }
 
+/// Where the allocator HAL's policy goes in the guest (a device has it in /vendor/etc/dmaheap/).
+const HAL_POLICY: &str = "/etc/dmaheap/policy.toml";
+
+/// The allocator HAL (issue 3): its service, CLI and demo client.
+fn hal_programs() -> Vec<Program> {
+    vec![
+        Program::CargoBin {
+            package: "dmaheap-service",
+            bin: "dmaheap-service",
+        },
+        Program::CargoBin {
+            package: "dmaheapctl",
+            bin: "dmaheapctl",
+        },
+        Program::CargoBin {
+            package: "dmaheapctl",
+            bin: "dmaheap-demo",
+        },
+    ]
+}
+
+fn hal_files() -> Vec<(&'static str, &'static str)> {
+    vec![("service/policy/testbed.toml", HAL_POLICY)]
+}
+
+/// The HAL service refusing a bad policy, then started on the test-bed policy and registered.
+/// Needs `binder_setup()` first.
+fn hal_service() -> Vec<GuestStep> {
+    vec![
+        check(
+            "hal",
+            "an invalid policy is refused with its line, and the service does not start",
+            "printf '[[heap]]\\nname = \"system\"\\ncahced = true\\n' > /tmp/bad-policy.toml; \
+             ! dmaheap-service --policy /tmp/bad-policy.toml 2>/tmp/bad-policy.log && \
+             grep -q 'bad-policy.toml' /tmp/bad-policy.log && grep -q 'line 3' /tmp/bad-policy.log",
+        ),
+        check(
+            "hal",
+            "the test-bed policy validates",
+            &format!("dmaheap-service --check --policy {HAL_POLICY} >/dev/null"),
+        ),
+        background(
+            "dmaheap-service",
+            &format!("dmaheap-service --policy {HAL_POLICY}"),
+        ),
+        check(
+            "hal",
+            "service registered as vendor.dmaheap.IHeapAllocator/default",
+            "for i in $(seq 100); do grep -q 'registered vendor.dmaheap.IHeapAllocator/default' \
+             /tmp/dmaheap-service.log && exit 0; sleep 0.1; done; cat /tmp/dmaheap-service.log; exit 1",
+        ),
+    ]
+}
+
+/// The HAL's VTS suite and CLI checks, against the running service.
+fn hal_checks() -> Vec<GuestStep> {
+    vec![
+        // Several VTS tests count the service's fds: one test at a time.
+        suite(
+            "hal-vts",
+            Format::Libtest,
+            "timeout 400 dmaheap-vts --test-threads=1",
+        ),
+        check(
+            "hal",
+            "dmaheapctl lists the heaps with the built-in system heap present",
+            "dmaheapctl heaps | grep -Eq '^system +yes'",
+        ),
+        check(
+            "hal",
+            "dmaheapctl explains a usage without allocating",
+            "dmaheapctl explain --usage 'GPU_TEXTURE|VIDEO_DECODER' | grep -q 'rule: *no-cpu-access'",
+        ),
+        check(
+            "hal",
+            "dmaheapctl allocates a zeroed batch and shows the counters as JSON",
+            "dmaheapctl alloc --usage CPU_READ_OFTEN --size 1M --count 4 && \
+             dmaheapctl --json stats | grep -q '\"allocations\"'",
+        ),
+        check(
+            "hal",
+            "the service survived the suite",
+            "pidof dmaheap-service >/dev/null || { cat /tmp/dmaheap-service.log; exit 1; }",
+        ),
+    ]
+}
+
 pub fn test_plan() -> Plan {
     let mut steps = vec![
         check(
@@ -239,6 +325,8 @@ pub fn test_plan() -> Plan {
         Format::Tap,
         "timeout 60 binder-smoke client system 1048576",
     ));
+    steps.extend(hal_service());
+    steps.extend(hal_checks());
     let mut programs = vec![
         kselftest(),
         Program::CargoBin {
@@ -247,11 +335,17 @@ pub fn test_plan() -> Plan {
         },
     ];
     programs.extend(binder_programs());
+    programs.extend(hal_programs());
+    programs.push(Program::CargoTest {
+        package: "dmaheap-vts",
+        test: "vts",
+        install_as: "dmaheap-vts",
+    });
     Plan {
         name: "test",
         programs,
         modules: vec![heaps_kmod()],
-        files: vec![],
+        files: hal_files(),
         steps,
         kernel_args: vec![HEAPS_KMOD_CARVEOUT_ARG.to_owned()],
         timeout: Duration::from_secs(600),
@@ -270,17 +364,30 @@ pub fn demo_plan() -> Plan {
         Format::Tap,
         "timeout 60 binder-smoke client system 4194304",
     ));
+    steps.extend(hal_service());
+    steps.push(show(
+        "echo; echo 'allocator HAL: heaps of the policy'; dmaheapctl heaps",
+    ));
+    steps.push(show("echo; dmaheap-demo"));
+    steps.push(show(
+        "echo; echo 'why a video-decoder buffer goes where it goes:'; \
+         dmaheapctl explain --usage 'VIDEO_DECODER|GPU_TEXTURE'",
+    ));
+    steps.push(show(
+        "echo; echo 'allocator HAL counters:'; dmaheapctl stats",
+    ));
     steps.push(show(
         "echo \"dma-bufs alive now (from /sys/kernel/dmabuf/buffers): $(ls /sys/kernel/dmabuf/buffers 2>/dev/null | wc -l)\"; \
          cat /sys/kernel/debug/dma_buf/bufinfo 2>/dev/null | head -20",
     ));
     let mut programs = binder_programs();
     programs.push(kselftest());
+    programs.extend(hal_programs());
     Plan {
         name: "demo",
         programs,
         modules: vec![],
-        files: vec![],
+        files: hal_files(),
         steps,
         kernel_args: vec![],
         timeout: Duration::from_secs(300),
@@ -292,14 +399,28 @@ pub fn demo_plan() -> Plan {
 pub fn bench_plan() -> Plan {
     let mut steps = heaps_kmod_load();
     steps.push(show("heaps-kmod-bench --builtin system --kmod kmod-system"));
-    Plan {
-        name: "bench",
-        programs: vec![Program::CargoBin {
+    // The allocator HAL: the same heap through binder and the policy, against a direct ioctl.
+    steps.extend(binder_setup());
+    steps.extend(hal_service());
+    steps.push(show("echo; dmaheap-bench --heap system"));
+    steps.push(show("echo; dmaheap-bench --heap kmod-system"));
+    let mut programs = vec![
+        Program::CargoBin {
             package: "heaps-kmod-tests",
             bin: "heaps-kmod-bench",
-        }],
+        },
+        Program::CargoBin {
+            package: "dmaheapctl",
+            bin: "dmaheap-bench",
+        },
+    ];
+    programs.extend(binder_programs());
+    programs.extend(hal_programs());
+    Plan {
+        name: "bench",
+        programs,
         modules: vec![heaps_kmod()],
-        files: vec![],
+        files: hal_files(),
         steps,
         kernel_args: vec![HEAPS_KMOD_CARVEOUT_ARG.to_owned()],
         timeout: Duration::from_secs(600),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use clap::Parser;
-use dmabuf::DmaHeap;
+use dmaheap_client::{DmaHeap, HeapAllocator};
 
 #[derive(Parser)]
 #[command(about = "HAL vs direct dma-heap allocation latency")]
@@ -37,7 +37,9 @@ fn us(d: Duration) -> f64 {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let hal = dmaheap_vts::connect().map_err(|e| anyhow!("{e}"))?;
+    rsbinder::ProcessState::init_default()
+        .map_err(|e| anyhow!("cannot open the binder device: {e}"))?;
+    let hal = HeapAllocator::wait()?;
     let heap = DmaHeap::open(&args.heap)?;
     println!(
         "allocation latency on heap {:?}: HAL (binder + policy) vs direct ioctl, {} runs",
