@@ -1,6 +1,8 @@
 //! A gralloc-like client: allocates buffers for typical Android use cases through the HAL and
 //! shows which heap served each, or why it was refused.
 
+use std::os::fd::{AsFd, AsRawFd};
+
 use anyhow::{anyhow, Result};
 use dmaheap_aidl::{usage, HeapSelector};
 use dmaheap_client::{CpuAccess, HeapAllocator};
@@ -59,6 +61,15 @@ const CASES: &[UseCase] = &[
     },
 ];
 
+/// The name the kernel keeps for a dma-buf, as `dmabuf_dump` and fdinfo show it.
+fn kernel_name(buf: &dmaheap_client::Buffer) -> Option<String> {
+    let fd = buf.as_fd().as_raw_fd();
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("name:"))
+        .map(|n| n.trim().to_owned())
+}
+
 fn main() -> Result<()> {
     rsbinder::ProcessState::init_default()
         .map_err(|e| anyhow!("cannot open the binder device: {e}"))?;
@@ -69,6 +80,7 @@ fn main() -> Result<()> {
         "use case", "format", "bytes", "count", "heap", "rule"
     );
     let mut served = 0;
+    let mut names = Vec::new();
     for case in CASES {
         let rule = match hal.resolve_usage(case.usage) {
             Ok(r) => r.rule,
@@ -101,6 +113,9 @@ fn main() -> Result<()> {
                     }
                 };
                 println!("{prefix}  {heap:<16} {rule:<16} {check}");
+                if let Some(name) = kernel_name(&buffers[0]) {
+                    names.push(name);
+                }
                 served += 1;
             }
             Err(e) => println!("{prefix}  {:<16} {rule:<16} refused: {e}", "-"),
@@ -122,5 +137,11 @@ fn main() -> Result<()> {
         Err(e) => println!("legacy ION caller (mask 0x11, ION_FLAG_CACHED) refused: {e}"),
     }
     println!("{served} of {} use cases served", CASES.len());
+    // What debugging tools see: the service names every buffer after its owner (uid, pid),
+    // the client's debug name and the heap, cut to the 31 bytes the kernel keeps.
+    println!("dma-buf names the kernel keeps for them (first buffer of each batch):");
+    for name in names {
+        println!("  {name}");
+    }
     Ok(())
 }
