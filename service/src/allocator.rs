@@ -19,7 +19,8 @@ pub enum Selector {
     Ion {
         heap_id_mask: u32,
         flags: u32,
-        alignment: u64,
+        /// As the caller sent it: negative values are refused, not reinterpreted.
+        alignment: i64,
     },
 }
 
@@ -95,9 +96,9 @@ impl<B: HeapBackend> Allocator<B> {
                 flags,
                 alignment,
             } => {
-                if *alignment != 0 && !alignment.is_power_of_two() {
+                if *alignment < 0 || (*alignment != 0 && !(*alignment as u64).is_power_of_two()) {
                     return Err(HalError::bad_argument(format!(
-                        "ION alignment {alignment} is not a power of two"
+                        "ION alignment {alignment} is neither 0 nor a power of two"
                     )));
                 }
                 self.policy.resolve_ion(*heap_id_mask, *flags, &present)

@@ -38,7 +38,7 @@ fn ion_selector(request: &IonRequest) -> Selector {
         // The mask and flags are bit sets that AIDL can only carry as signed ints.
         heap_id_mask: request.heapIdMask as u32,
         flags: request.flags as u32,
-        alignment: request.alignment as u64,
+        alignment: request.alignment,
     }
 }
 

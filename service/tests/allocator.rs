@@ -183,6 +183,15 @@ fn ion_requests_try_heaps_in_priority_order_until_one_succeeds() {
         kind(a.allocate(CALLER, &odd_alignment, 4096, "x")),
         ErrorKind::BadArgument
     );
+    let negative_alignment = Selector::Ion {
+        heap_id_mask: 1,
+        flags: 0,
+        alignment: i64::MIN,
+    };
+    assert_eq!(
+        kind(a.allocate(CALLER, &negative_alignment, 4096, "x")),
+        ErrorKind::BadArgument
+    );
     let big_alignment = Selector::Ion {
         heap_id_mask: 1,
         flags: 0,

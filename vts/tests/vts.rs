@@ -323,6 +323,16 @@ fn ion_requests_follow_the_resolution_for_every_heap_id() {
         ERROR_BAD_ARGUMENT,
         "alignment 3"
     );
+    let negative = dmaheap_aidl::IonRequest {
+        heapIdMask: 1,
+        flags: 0,
+        alignment: -4096,
+    };
+    assert_eq!(
+        raw_code(hal.raw().allocateIon(&negative, 4096, "vts.ion")),
+        ERROR_BAD_ARGUMENT,
+        "alignment -4096"
+    );
     assert_eq!(
         code(hal.allocate_ion(1, 1 << 30, 0, 4096, "vts.ion")),
         ERROR_BAD_ARGUMENT,
