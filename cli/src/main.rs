@@ -38,6 +38,8 @@ enum Command {
     },
     /// Show the service's counters per heap and per calling uid.
     Stats,
+    /// Print the service's dump (what `dumpsys` shows): policy, heaps, counters.
+    Dump,
     /// List the gralloc usage names this tool understands.
     UsageNames,
 }
@@ -324,6 +326,14 @@ fn main() -> Result<()> {
                         c.uid, c.allocations, c.bytes, c.errors
                     );
                 }
+            }
+        }
+        Command::Dump => {
+            let text = hal.dump()?;
+            if cli.json {
+                println!("{}", json!({ "dump": text }));
+            } else {
+                print!("{text}");
             }
         }
         Command::UsageNames => unreachable!("handled before connecting"),

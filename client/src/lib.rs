@@ -15,14 +15,16 @@
 //! # Ok::<(), dmaheap_client::ClientError>(())
 //! ```
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 
 pub use dmabuf::{stats, CpuAccess, DmaBuf, DmaHeap, Mapping};
 use dmaheap_aidl::{
     AllocationResult, AllocatorStats, HeapInfo, HeapSelector, IHeapAllocator, IonRequest,
     Resolution,
 };
-use rsbinder::{ExceptionCode, Status, Strong};
+use rsbinder::{ExceptionCode, Interface, Status, Strong};
 
 /// What went wrong talking to the allocator.
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +263,32 @@ impl HeapAllocator {
 
     pub fn stats(&self) -> Result<AllocatorStats> {
         Ok(self.service.getStats()?)
+    }
+
+    /// What `dumpsys` shows for the service: policy, heaps, counters.
+    pub fn dump(&self) -> Result<String> {
+        let binder = self.service.as_binder();
+        let proxy = binder
+            .as_proxy()
+            .ok_or_else(|| ClientError::Binder("the service is not remote".into()))?;
+        // A socket pair rather than a pipe: the reader drains it while the service writes, so a
+        // long dump cannot fill a buffer and stall the synchronous call.
+        let (mut ours, theirs) =
+            UnixStream::pair().map_err(|e| ClientError::Binder(format!("socketpair: {e}")))?;
+        // A service that kept the fd open would otherwise leave the reader waiting for EOF.
+        ours.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .map_err(|e| ClientError::Binder(format!("socket timeout: {e}")))?;
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            ours.read_to_string(&mut text).map(|_| text)
+        });
+        proxy
+            .dump(OwnedFd::from(theirs), &[])
+            .map_err(|code| ClientError::Binder(format!("dump: {code:?}")))?;
+        reader
+            .join()
+            .map_err(|_| ClientError::Binder("the dump reader panicked".into()))?
+            .map_err(|e| ClientError::Binder(format!("reading the dump: {e}")))
     }
 }
 

@@ -582,3 +582,29 @@ fn counters_count_this_client() {
     );
     assert!(!after.policyPath.is_empty());
 }
+
+#[test]
+fn dump_shows_policy_heaps_and_this_callers_counters() {
+    let hal = hal();
+    let heap = plain_heap(&hal);
+    hal.allocate_from_heap(&heap, 4096, "vts.dump").unwrap();
+    let dump = hal.dump().unwrap();
+    let policy = hal.stats().unwrap().policyPath;
+    assert!(dump.contains(&format!("policy: {policy}")), "{dump}");
+    assert!(dump.contains("rules (first match wins)"), "{dump}");
+    assert!(
+        dump.lines().any(|l| l.trim_start().starts_with(&heap)),
+        "{heap} missing:\n{dump}"
+    );
+    let uid = nix::unistd::getuid().to_string();
+    let section = dump
+        .split("counters per calling uid")
+        .nth(1)
+        .expect("a per-uid section");
+    assert!(
+        section
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(uid.as_str())),
+        "{dump}"
+    );
+}
