@@ -608,3 +608,28 @@ fn dump_shows_policy_heaps_and_this_callers_counters() {
         "{dump}"
     );
 }
+
+#[test]
+fn a_debug_name_that_is_not_valid_utf16_is_refused_and_the_service_survives() {
+    let hal = hal();
+    let binder = hal.raw().as_binder();
+    let proxy = binder.as_proxy().expect("the service is remote");
+    // allocateByUsage(usage, size, debugName) written by hand, because a Rust string cannot
+    // hold what a buggy or hostile client may send: a lone UTF-16 high surrogate.
+    let mut data = proxy.prepare_transact(true).unwrap();
+    data.write(&((usage::CPU_READ_OFTEN) as i64)).unwrap();
+    data.write(&4096i64).unwrap();
+    data.write(&1i32).unwrap(); // String16 length in units
+    data.write(&0x0000_d800i32).unwrap(); // the unit 0xd800, then the terminating NUL unit
+    let allocate_by_usage = rsbinder::FIRST_CALL_TRANSACTION;
+    match proxy.submit_transact(allocate_by_usage, &data, 0) {
+        Err(code) => assert_eq!(code, rsbinder::StatusCode::BadValue),
+        Ok(Some(mut reply)) => {
+            let status: rsbinder::Status = reply.read().unwrap();
+            assert!(!status.is_ok(), "a malformed name was accepted");
+        }
+        Ok(None) => panic!("no reply to a two-way call"),
+    }
+    hal.allocate_by_usage(usage::CPU_READ_OFTEN, 4096, "vts.after-bad-name")
+        .expect("the service still serves after a malformed parcel");
+}
