@@ -71,6 +71,13 @@ impl VmFlags {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _machine_lock = match paths::lock_machine() {
+        Ok(lock) => lock,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let outcome = match cli.command {
         Task::Demo { vm } => demo(vm.options()),
         Task::Test {
@@ -190,7 +197,12 @@ fn print_vm_summary(results: &[TestResult]) {
 /// The device's target: what runs on the phone must at least type-check for it. Nothing links
 /// here (there is no NDK), so this is `cargo check`, not a build.
 const DEVICE_TARGET: &str = "aarch64-linux-android";
-const DEVICE_PACKAGES: &[&str] = &["dmaheap-service"];
+const DEVICE_PACKAGES: &[&str] = &[
+    "dmaheap-service",
+    "dmaheapctl",
+    "dmaheap-client",
+    "dmaheap-vts",
+];
 
 /// rustfmt, clippy and the device-target check count as one test each; `cargo test` counts its own tests.
 fn host_checks() -> Result<(Totals, Vec<String>)> {

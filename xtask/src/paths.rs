@@ -30,3 +30,35 @@ pub fn cache() -> PathBuf {
         });
     base.join("dmaheap-hal")
 }
+
+/// Runs of xtask share the kernel cache, the guest target directory and `target/xtask`: a second
+/// run would take an unfinished kernel build for a broken one and delete it. One run at a time
+/// per machine; a second one waits. The lock goes with the returned file.
+pub fn lock_machine() -> anyhow::Result<std::fs::File> {
+    use anyhow::Context;
+    let cache = cache();
+    std::fs::create_dir_all(&cache)
+        .with_context(|| format!("cannot create {}", cache.display()))?;
+    let path = cache.join("xtask.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            crate::progress::note(format!(
+                "waiting for another cargo xtask run to finish ({})",
+                path.display()
+            ));
+            file.lock()
+                .with_context(|| format!("cannot lock {}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            return Err(error).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    Ok(file)
+}

@@ -176,13 +176,11 @@ fn heaps_kmod() -> KernelModule {
 }
 
 /// The test bed keeps the kernel's built-in `system` heap, so the module loads under other names.
-/// The carveout heap needs genalloc (CONFIG_GENERIC_ALLOCATOR, selected e.g. by CONFIG_SRAM) and
-/// the range that `HEAPS_KMOD_CARVEOUT_ARG` reserves at boot; without genalloc it is left out.
-const HEAPS_KMOD_INSMOD: &str = "CARVEOUT=; grep -q ' gen_pool_create$' /proc/kallsyms && \
-     CARVEOUT=carveout_heaps=kmod-carveout:0x30000000:64M; \
-     insmod /lib/modules/dmaheap_heaps.ko \
+/// The carveout heap takes the range that `HEAPS_KMOD_CARVEOUT_ARG` reserves at boot.
+const HEAPS_KMOD_INSMOD: &str = "insmod /lib/modules/dmaheap_heaps.ko \
      system_name=kmod-system system_uncached_name=kmod-system-uncached \
-     cma_heaps=kmod-cma:default,kmod-cma-uncached:default:uncached $CARVEOUT";
+     cma_heaps=kmod-cma:default,kmod-cma-uncached:default:uncached \
+     carveout_heaps=kmod-carveout:0x30000000:64M";
 
 /// Kernel argument reserving the carveout heap's physical range (64 MiB at 768 MiB).
 const HEAPS_KMOD_CARVEOUT_ARG: &str = "memmap=64M$0x30000000";
@@ -200,11 +198,10 @@ fn heaps_kmod_load() -> Vec<GuestStep> {
         ),
         check(
             "heaps-kmod",
-            "module loads and registers kmod-system, kmod-system-uncached, kmod-cma, kmod-cma-uncached",
+            "module loads and registers kmod-system, kmod-system-uncached, kmod-cma, kmod-cma-uncached, kmod-carveout",
             &format!(
-                "{HEAPS_KMOD_INSMOD} && for h in kmod-system kmod-system-uncached kmod-cma kmod-cma-uncached; do \
-                 test -c /dev/dma_heap/$h && test -d /sys/kernel/dmaheap_heaps/$h || exit 1; done && \
-                 {{ test -z \"$CARVEOUT\" || test -c /dev/dma_heap/kmod-carveout; }}"
+                "{HEAPS_KMOD_INSMOD} && for h in kmod-system kmod-system-uncached kmod-cma kmod-cma-uncached kmod-carveout; do \
+                 test -c /dev/dma_heap/$h && test -d /sys/kernel/dmaheap_heaps/$h || exit 1; done"
             ),
         ),
     ]

@@ -37,10 +37,7 @@ fn porting_guide_uses_the_real_names() {
         "DEVICE_FRAMEWORK_COMPATIBILITY_MATRIX_FILE",
         "/vendor/etc/dmaheap/policy.toml",
     ] {
-        assert!(
-            doc.contains(name),
-            "README.md never mentions `{name}`"
-        );
+        assert!(doc.contains(name), "README.md never mentions `{name}`");
     }
     // Every module parameter the kernel module declares is documented.
     let params = read("heaps-kmod/params.rs");
