@@ -350,17 +350,16 @@ pub fn test_plan() -> Plan {
 }
 
 pub fn demo_plan() -> Plan {
-    let mut steps = vec![
-        show("echo; echo \"kernel: $(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ {print $2/1024 \" MiB\"}' /proc/meminfo)\""),
-        show("echo \"dma-buf heaps in /dev/dma_heap: $(ls /dev/dma_heap | tr '\\n' ' ')\""),
-    ];
-    steps.extend(binder_setup());
-    steps.extend(binder_smoke_service());
-    steps.push(suite(
-        "binder-smoke",
-        Format::Tap,
-        "timeout 60 binder-smoke client system 4194304",
+    let mut steps = vec![show(
+        "echo; echo \"kernel: $(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ {print $2/1024 \" MiB\"}' /proc/meminfo)\"; \
+         echo \"built-in dma-buf heaps: $(ls /dev/dma_heap | tr '\\n' ' ')\"",
+    )];
+    steps.extend(heaps_kmod_load());
+    steps.push(show(
+        "echo \"heap module: $(grep dmaheap_heaps /proc/modules | cut -d' ' -f1-3), statistics in /sys/kernel/dmaheap_heaps/\"; \
+         echo \"dma-buf heaps now: $(ls /dev/dma_heap | tr '\\n' ' ')\"",
     ));
+    steps.extend(binder_setup());
     steps.extend(hal_service());
     steps.push(show(
         "echo; echo 'allocator HAL: heaps of the policy'; dmaheapctl heaps",
@@ -373,20 +372,15 @@ pub fn demo_plan() -> Plan {
     steps.push(show(
         "echo; echo 'allocator HAL counters:'; dmaheapctl stats",
     ));
-    steps.push(show(
-        "echo \"dma-bufs alive now (from /sys/kernel/dmabuf/buffers): $(ls /sys/kernel/dmabuf/buffers 2>/dev/null | wc -l)\"; \
-         cat /sys/kernel/debug/dma_buf/bufinfo 2>/dev/null | head -20",
-    ));
     let mut programs = binder_programs();
-    programs.push(kselftest());
     programs.extend(hal_programs());
     Plan {
         name: "demo",
         programs,
-        modules: vec![],
+        modules: vec![heaps_kmod()],
         files: hal_files(),
         steps,
-        kernel_args: vec![],
+        kernel_args: vec![HEAPS_KMOD_CARVEOUT_ARG.to_owned()],
         timeout: Duration::from_secs(300),
     }
 }

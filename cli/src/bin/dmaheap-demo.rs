@@ -76,7 +76,7 @@ fn main() -> Result<()> {
     let hal = HeapAllocator::wait()?;
     println!("gralloc-like client of {}", dmaheap_aidl::SERVICE_NAME);
     println!(
-        "{:<27} {:<18} {:>10} {:>5}  {:<16} {:<16} result",
+        "{:<27} {:<18} {:>10} {:>5}  {:<20} {:<16} result",
         "use case", "format", "bytes", "count", "heap", "rule"
     );
     let mut served = 0;
@@ -112,13 +112,13 @@ fn main() -> Result<()> {
                         "NOT ZEROED".to_owned()
                     }
                 };
-                println!("{prefix}  {heap:<16} {rule:<16} {check}");
+                println!("{prefix}  {heap:<20} {rule:<16} {check}");
                 if let Some(name) = kernel_name(&buffers[0]) {
                     names.push(name);
                 }
                 served += 1;
             }
-            Err(e) => println!("{prefix}  {:<16} {rule:<16} refused: {e}", "-"),
+            Err(e) => println!("{prefix}  {:<20} {rule:<16} refused: {e}", "-"),
         }
     }
     let legacy = hal.allocate_ion(
