@@ -295,24 +295,15 @@ fn main() -> Result<()> {
                         h.heapName, h.allocations, h.bytes, h.failures
                     );
                 }
-                let published: Vec<_> = stats
-                    .heaps
-                    .iter()
-                    .filter_map(|h| {
-                        dmaheap_client::stats::heap_stats(&h.heapName).map(|c| (&h.heapName, c))
-                    })
-                    .collect();
+                let published = dmaheap_client::stats::counter_lines(
+                    stats.heaps.iter().map(|h| h.heapName.as_str()),
+                );
                 if !published.is_empty() {
                     println!(
                         "\nlive memory, from {}:",
                         dmaheap_client::stats::HEAP_STATS_DIR
                     );
-                    for (heap, counters) in published {
-                        let line = counters
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect::<Vec<_>>()
-                            .join(" ");
+                    for (heap, line) in published {
                         println!("{heap:<22} {line}");
                     }
                 }

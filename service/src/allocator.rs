@@ -394,23 +394,14 @@ impl<B: HeapBackend> Allocator<B> {
                 heap, c.allocations, c.bytes, c.failures
             );
         }
-        let published: Vec<_> = p
-            .heaps
-            .iter()
-            .filter_map(|h| dmabuf::stats::heap_stats(&h.name).map(|c| (&h.name, c)))
-            .collect();
+        let published = dmabuf::stats::counter_lines(p.heaps.iter().map(|h| h.name.as_str()));
         if !published.is_empty() {
             let _ = writeln!(
                 out,
                 "\nkernel statistics (live memory, from {}):",
                 dmabuf::stats::HEAP_STATS_DIR
             );
-            for (heap, counters) in published {
-                let line = counters
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ");
+            for (heap, line) in published {
                 let _ = writeln!(out, "  {heap:<20} {line}");
             }
         }

@@ -35,6 +35,23 @@ pub fn heap_stats(heap: &str) -> Option<Vec<(String, u64)>> {
     heap_stats_in(Path::new(HEAP_STATS_DIR), heap)
 }
 
+/// The heaps among `heaps` that publish counters, each with its counters as one
+/// `name=value name=value ...` line, for dumps and tools.
+pub fn counter_lines<'a>(heaps: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, String)> {
+    heaps
+        .into_iter()
+        .filter_map(|heap| Some((heap, format_counters(&heap_stats(heap)?))))
+        .collect()
+}
+
+fn format_counters(counters: &[(String, u64)]) -> String {
+    counters
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +74,11 @@ mod tests {
         );
         assert_eq!(missing, None);
         assert_eq!(escaping, None);
+    }
+
+    #[test]
+    fn counters_format_as_one_line() {
+        let counters = [("buffers".to_owned(), 2), ("bytes".to_owned(), 8192)];
+        assert_eq!(format_counters(&counters), "buffers=2 bytes=8192");
     }
 }
