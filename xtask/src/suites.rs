@@ -294,6 +294,25 @@ fn hal_checks() -> Vec<GuestStep> {
     ]
 }
 
+/// Every plan boots the same stack: the heap module, with the carveout range reserved at boot,
+/// and the allocator HAL's policy.
+fn stack_plan(
+    name: &'static str,
+    programs: Vec<Program>,
+    steps: Vec<GuestStep>,
+    timeout: Duration,
+) -> Plan {
+    Plan {
+        name,
+        programs,
+        modules: vec![heaps_kmod()],
+        files: hal_files(),
+        steps,
+        kernel_args: vec![HEAPS_KMOD_CARVEOUT_ARG.to_owned()],
+        timeout,
+    }
+}
+
 pub fn test_plan() -> Plan {
     let mut steps = vec![
         check(
@@ -338,15 +357,7 @@ pub fn test_plan() -> Plan {
         test: "vts",
         install_as: "dmaheap-vts",
     });
-    Plan {
-        name: "test",
-        programs,
-        modules: vec![heaps_kmod()],
-        files: hal_files(),
-        steps,
-        kernel_args: vec![HEAPS_KMOD_CARVEOUT_ARG.to_owned()],
-        timeout: Duration::from_secs(600),
-    }
+    stack_plan("test", programs, steps, Duration::from_secs(600))
 }
 
 pub fn demo_plan() -> Plan {
@@ -374,15 +385,7 @@ pub fn demo_plan() -> Plan {
     ));
     let mut programs = binder_programs();
     programs.extend(hal_programs());
-    Plan {
-        name: "demo",
-        programs,
-        modules: vec![heaps_kmod()],
-        files: hal_files(),
-        steps,
-        kernel_args: vec![HEAPS_KMOD_CARVEOUT_ARG.to_owned()],
-        timeout: Duration::from_secs(300),
-    }
+    stack_plan("demo", programs, steps, Duration::from_secs(300))
 }
 
 /// `cargo xtask bench`: allocation latency of the module's cached system heap against the
@@ -407,13 +410,5 @@ pub fn bench_plan() -> Plan {
     ];
     programs.extend(binder_programs());
     programs.extend(hal_programs());
-    Plan {
-        name: "bench",
-        programs,
-        modules: vec![heaps_kmod()],
-        files: hal_files(),
-        steps,
-        kernel_args: vec![HEAPS_KMOD_CARVEOUT_ARG.to_owned()],
-        timeout: Duration::from_secs(600),
-    }
+    stack_plan("bench", programs, steps, Duration::from_secs(600))
 }

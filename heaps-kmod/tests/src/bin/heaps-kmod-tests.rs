@@ -424,6 +424,10 @@ fn pools_empty(heaps: &[KmodHeap]) -> R {
 }
 
 fn shrinker_debugfs(heaps: &[KmodHeap]) -> R {
+    ensure(!shrinker_dirs().is_empty(), || {
+        "the module's shrinkers are not in debugfs: the test kernel needs CONFIG_SHRINKER_DEBUG"
+            .into()
+    })?;
     fill_pools(heaps)?;
     let total: u64 = heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum();
     // The shrinker's own count must match the pools.
@@ -492,9 +496,9 @@ fn fail_set(file: &str, v: &str) -> R {
 
 /// fail_page_alloc for one thread: every system-heap allocation fails cleanly with ENOMEM, and
 /// statistics and free memory come back to where they were.
-fn fault_injection(heaps: &[KmodHeap]) -> Result<bool, String> {
+fn fault_injection(heaps: &[KmodHeap]) -> R {
     if !std::path::Path::new(FAIL_DIR).exists() {
-        return Ok(false);
+        return Err("fail_page_alloc is not in debugfs: the test kernel needs CONFIG_FAIL_PAGE_ALLOC and CONFIG_FAULT_INJECTION_DEBUG_FS".into());
     }
     let sys: Vec<KmodHeap> = heaps.iter().filter(|h| !h.contiguous).cloned().collect();
     ensure(drain_pools(), || "pools did not drain".into())?;
@@ -596,17 +600,17 @@ fn fault_injection(heaps: &[KmodHeap]) -> Result<bool, String> {
     ensure(free_after + 2048 >= free_before, || {
         format!("MemFree {free_before} KiB -> {free_after} KiB: pages leaked")
     })?;
-    Ok(true)
+    Ok(())
 }
 
 /// Partial failure: some allocations fail half-way (10 % of page allocations fail); each either
 /// succeeds with a whole zeroed buffer or fails with ENOMEM, and nothing leaks.
-fn fault_injection_partial(heaps: &[KmodHeap]) -> Result<bool, String> {
+fn fault_injection_partial(heaps: &[KmodHeap]) -> R {
     if !std::path::Path::new(FAIL_DIR).exists() {
-        return Ok(false);
+        return Err("fail_page_alloc is not in debugfs: the test kernel needs CONFIG_FAIL_PAGE_ALLOC and CONFIG_FAULT_INJECTION_DEBUG_FS".into());
     }
     let Some(h) = heaps.iter().find(|h| !h.contiguous && !h.uncached).cloned() else {
-        return Ok(false);
+        return Err("no cached system heap of the module is loaded".into());
     };
     ensure(drain_pools(), || "pools did not drain".into())?;
     let free_before = mem_free_kib();
@@ -665,7 +669,7 @@ fn fault_injection_partial(heaps: &[KmodHeap]) -> Result<bool, String> {
     ensure(free_after + 2048 >= free_before, || {
         format!("MemFree {free_before} KiB -> {free_after} KiB: pages leaked")
     })?;
-    Ok(true)
+    Ok(())
 }
 
 /// SIGKILL during a large allocation: the allocation stops (fatal_signal_pending), nothing leaks.
@@ -780,7 +784,10 @@ fn main() {
                 );
             }
         }
-        None => tap.skip("imported by vgem, CPU access syncs", "no /dev/dri/card*"),
+        None => tap.result(
+            "imported by vgem, CPU access syncs",
+            Err("no vgem device (/dev/dri/card*): the test kernel needs CONFIG_DRM_VGEM".into()),
+        ),
     }
     for h in heaps.iter().filter(|h| !h.contiguous) {
         tap.result(&format!("{}: pool limit respected", h.name), pool_limit(h));
@@ -799,45 +806,18 @@ fn main() {
             fatal_signal(h),
         );
     }
-    match fault_injection(&heaps) {
-        Ok(true) => tap.result(
-            "fail_page_alloc: clean ENOMEM, stats consistent, no leak",
-            Ok(()),
-        ),
-        Ok(false) => tap.skip(
-            "fail_page_alloc: clean ENOMEM, stats consistent, no leak",
-            "no fail_page_alloc in debugfs",
-        ),
-        Err(e) => tap.result(
-            "fail_page_alloc: clean ENOMEM, stats consistent, no leak",
-            Err(e),
-        ),
-    }
-    match fault_injection_partial(&heaps) {
-        Ok(true) => tap.result(
-            "fail_page_alloc 10%: whole buffers or ENOMEM, no leak",
-            Ok(()),
-        ),
-        Ok(false) => tap.skip(
-            "fail_page_alloc 10%: whole buffers or ENOMEM, no leak",
-            "no fail_page_alloc in debugfs",
-        ),
-        Err(e) => tap.result(
-            "fail_page_alloc 10%: whole buffers or ENOMEM, no leak",
-            Err(e),
-        ),
-    }
-    if shrinker_dirs().is_empty() {
-        tap.skip(
-            "shrinker empties pools (SHRINKER_DEBUG scan)",
-            "no SHRINKER_DEBUG",
-        );
-    } else {
-        tap.result(
-            "shrinker empties pools (SHRINKER_DEBUG scan)",
-            shrinker_debugfs(&heaps),
-        );
-    }
+    tap.result(
+        "fail_page_alloc: clean ENOMEM, stats consistent, no leak",
+        fault_injection(&heaps),
+    );
+    tap.result(
+        "fail_page_alloc 10%: whole buffers or ENOMEM, no leak",
+        fault_injection_partial(&heaps),
+    );
+    tap.result(
+        "shrinker empties pools (SHRINKER_DEBUG scan)",
+        shrinker_debugfs(&heaps),
+    );
     tap.result(
         "shrinker empties pools (drop_caches)",
         shrinker_drop_caches(&heaps),
