@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Variant};
 use crate::suites::{GuestStep, Plan, Program};
 use crate::{cmd, paths, prereqs, progress};
 
@@ -297,7 +297,7 @@ if [ -w /sys/kernel/debug/kmemleak ]; then echo scan > /sys/kernel/debug/kmemlea
 echo "@@GUEST-UP"
 "#;
 
-const INIT_EPILOGUE: &str = r#"if [ -w /sys/kernel/debug/kmemleak ]; then
+const KMEMLEAK_CHECK: &str = r#"if [ -w /sys/kernel/debug/kmemleak ]; then
   # kmemleak reports an object only once it is 5 s old and unreferenced in a scan.
   sleep 6
   echo scan > /sys/kernel/debug/kmemleak
@@ -312,7 +312,9 @@ const INIT_EPILOGUE: &str = r#"if [ -w /sys/kernel/debug/kmemleak ]; then
 else
   echo "@@CHECK vm fail kmemleak available (the test kernel has CONFIG_DEBUG_KMEMLEAK)"
 fi
-echo "@@DMESG-BEGIN"
+"#;
+
+const INIT_EPILOGUE: &str = r#"echo "@@DMESG-BEGIN"
 dmesg
 echo "@@DMESG-END"
 echo "@@GUEST-DONE"
@@ -351,6 +353,10 @@ pub fn init_script(plan: &Plan) -> String {
             }
         }
     }
+    // The checked kernel has kmemleak; the benchmarks' kernel has no debugging options.
+    if plan.kernel == Variant::Checked {
+        script.push_str(KMEMLEAK_CHECK);
+    }
     script.push_str(INIT_EPILOGUE);
     script
 }
@@ -364,6 +370,7 @@ mod tests {
     fn plan_with(steps: Vec<GuestStep>) -> Plan {
         Plan {
             name: "unit",
+            kernel: Variant::Bench,
             programs: vec![],
             modules: vec![],
             files: vec![],

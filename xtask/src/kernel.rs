@@ -39,9 +39,35 @@ fn kernel_dir() -> PathBuf {
     paths::repo().join("xtask/kernel")
 }
 
-fn fragment() -> PathBuf {
-    kernel_dir().join("testbed.config")
+/// Which kernel a plan boots. Both come from the same source and patches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// testbed.config + debugging.config (lockdep, kmemleak, DMA-API debugging, fault
+    /// injection): what the tests and the demo run on.
+    Checked,
+    /// testbed.config alone: benchmarks would otherwise measure the debugging options.
+    Bench,
 }
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Checked => "checked",
+            Variant::Bench => "bench",
+        }
+    }
+
+    /// The config fragments merged over tinyconfig + kvm_guest.config, in order.
+    fn fragments(self) -> Vec<PathBuf> {
+        let mut fragments = vec![kernel_dir().join("testbed.config")];
+        if self == Variant::Checked {
+            fragments.push(kernel_dir().join("debugging.config"));
+        }
+        fragments
+    }
+}
+
+const VARIANTS: [Variant; 2] = [Variant::Checked, Variant::Bench];
 
 fn patches() -> Result<Vec<PathBuf>> {
     let mut list: Vec<PathBuf> = fs::read_dir(kernel_dir().join("patches"))?
@@ -53,18 +79,22 @@ fn patches() -> Result<Vec<PathBuf>> {
 }
 
 /// Everything that decides what the build produces, in a stable text form.
-fn build_inputs(tools: &Tools) -> Result<String> {
+fn build_inputs(tools: &Tools, variant: Variant) -> Result<String> {
     let mut text = String::new();
+    writeln!(text, "variant {}", variant.name())?;
     writeln!(
         text,
         "source {SOURCE_PACKAGE} {}",
         prereqs::debian_package_version(SOURCE_PACKAGE)?
     )?;
-    writeln!(
-        text,
-        "fragment {}",
-        hex(&Sha256::digest(fs::read(fragment())?))
-    )?;
+    for fragment in variant.fragments() {
+        writeln!(
+            text,
+            "fragment {} {}",
+            fragment.file_name().unwrap().to_string_lossy(),
+            hex(&Sha256::digest(fs::read(&fragment)?))
+        )?;
+    }
     for patch in patches()? {
         writeln!(
             text,
@@ -98,7 +128,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Returns the cached kernel for the current inputs, building it first when there is none.
 /// `DMAHEAP_KERNEL_TREE` names an already built tree to use instead (a kernel developer's own);
 /// it must have been configured with the fragment and patches of this repository.
-pub fn ensure() -> Result<Kernel> {
+pub fn ensure(variant: Variant) -> Result<Kernel> {
     let tools = prereqs::ensure()?;
     if let Some(tree) = std::env::var_os("DMAHEAP_KERNEL_TREE") {
         let kernel = Kernel {
@@ -116,13 +146,13 @@ pub fn ensure() -> Result<Kernel> {
         ));
         return Ok(kernel);
     }
-    let inputs = build_inputs(tools)?;
+    let inputs = build_inputs(tools, variant)?;
     let key = &hex(&Sha256::digest(inputs.as_bytes()))[..16];
     let root = paths::cache().join("kernel");
-    let tree = root.join(format!("linux-6.12-{key}"));
+    let tree = root.join(format!("{}{key}", tree_prefix(variant)));
     let kernel = Kernel { tree: tree.clone() };
     if tree.join(COMPLETE_MARK).exists() {
-        let step = progress::step(format!("kernel {key}"));
+        let step = progress::step(format!("kernel ({}) {key}", variant.name()));
         step.done(&format!("cached at {}", tree.display()));
         return Ok(kernel);
     }
@@ -135,10 +165,10 @@ pub fn ensure() -> Result<Kernel> {
         fs::remove_dir_all(&tree)?;
     }
     fs::create_dir_all(&tree)?;
-    build(&tree, tools)
+    build(&tree, tools, variant)
         .with_context(|| format!("building the test kernel in {}", tree.display()))?;
     fs::write(tree.join(COMPLETE_MARK), &inputs)?;
-    remove_other_builds(&root, &tree);
+    remove_older_builds(&root, &tree, variant);
     Ok(kernel)
 }
 
@@ -150,7 +180,7 @@ fn make(tree: &Path, tools: &Tools) -> Command {
     make
 }
 
-fn build(tree: &Path, tools: &Tools) -> Result<()> {
+fn build(tree: &Path, tools: &Tools, variant: Variant) -> Result<()> {
     let step = progress::step("kernel: unpack linux-source-6.12");
     cmd::run(
         Command::new("tar")
@@ -184,7 +214,7 @@ fn build(tree: &Path, tools: &Tools) -> Result<()> {
             .current_dir(tree)
             .env("LLVM", "1")
             .args(["-m", ".config", "kernel/configs/kvm_guest.config"])
-            .arg(fragment()),
+            .args(variant.fragments()),
         &log,
         Duration::from_secs(60),
     )?;
@@ -193,18 +223,18 @@ fn build(tree: &Path, tools: &Tools) -> Result<()> {
         &log,
         Duration::from_secs(60),
     )?;
-    let missing = options_that_did_not_stick(
-        &fs::read_to_string(fragment())?,
-        &fs::read_to_string(tree.join(".config"))?,
-    );
-    if !missing.is_empty() {
-        bail!(
-            "these options from {} did not survive olddefconfig (a dependency is missing):\n  {}",
-            fragment().display(),
-            missing.join("\n  ")
-        );
+    let config = fs::read_to_string(tree.join(".config"))?;
+    for fragment in variant.fragments() {
+        let missing = options_that_did_not_stick(&fs::read_to_string(&fragment)?, &config);
+        if !missing.is_empty() {
+            bail!(
+                "these options from {} did not survive olddefconfig (a dependency is missing):\n  {}",
+                fragment.display(),
+                missing.join("\n  ")
+            );
+        }
     }
-    step.done("fragment applied, every option checked");
+    step.done("fragments applied, every option checked");
 
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -257,18 +287,22 @@ fn options_that_did_not_stick(fragment: &str, config: &str) -> Vec<String> {
         .collect()
 }
 
-/// Builds under older keys are a few GiB each and are never used again.
-fn remove_other_builds(root: &Path, keep: &Path) {
+fn tree_prefix(variant: Variant) -> String {
+    format!("linux-6.12-{}-", variant.name())
+}
+
+/// Builds of this variant under older keys (and of no variant we still build) are a few GiB
+/// each and are never used again.
+fn remove_older_builds(root: &Path, keep: &Path, variant: Variant) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path != keep
-            && path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("linux-"))
-        {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with(&tree_prefix(variant));
+        let anyones = VARIANTS.iter().any(|v| name.starts_with(&tree_prefix(*v)));
+        if path != keep && name.starts_with("linux-") && (ours || !anyones) {
             progress::note(format!("removing old kernel build {}", path.display()));
             let _ = fs::remove_dir_all(&path);
         }
@@ -293,9 +327,14 @@ mod tests {
 
     #[test]
     fn the_repository_fragment_and_patches_are_found() {
-        assert!(fs::read_to_string(fragment())
+        let [base, debugging] = Variant::Checked.fragments().try_into().unwrap();
+        assert!(fs::read_to_string(base)
             .unwrap()
             .contains("CONFIG_DMABUF_HEAPS=y"));
+        assert!(fs::read_to_string(debugging)
+            .unwrap()
+            .contains("CONFIG_PROVE_LOCKING=y"));
+        assert_eq!(Variant::Bench.fragments().len(), 1);
         assert!(!patches().unwrap().is_empty());
     }
 }

@@ -53,7 +53,11 @@ enum Task {
         vm: VmFlags,
     },
     /// Install prerequisites and build (or find cached) the test kernel; print its tree (KDIR).
-    Kernel,
+    Kernel {
+        /// The benchmarks' kernel (no lockdep, kmemleak or other debugging options).
+        #[arg(long)]
+        bench: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -86,7 +90,12 @@ fn main() -> ExitCode {
             vm,
         } => test(!vm_only, !host_only, vm.options()),
         Task::Bench { vm } => bench(vm.options()),
-        Task::Kernel => kernel::ensure().map(|k| {
+        Task::Kernel { bench } => kernel::ensure(if bench {
+            kernel::Variant::Bench
+        } else {
+            kernel::Variant::Checked
+        })
+        .map(|k| {
             progress::print_timings();
             println!("{}", k.tree.display());
             true
@@ -103,7 +112,7 @@ fn main() -> ExitCode {
 }
 
 fn run_plan(plan: &suites::Plan, options: VmOptions, echo: Echo) -> Result<vm::VmRun> {
-    let kernel = kernel::ensure()?;
+    let kernel = kernel::ensure(plan.kernel)?;
     let initramfs = guest::build_initramfs(plan, &kernel)?;
     vm::boot(&kernel, &initramfs, plan, options, echo)
 }

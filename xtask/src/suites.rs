@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use crate::kernel::Variant;
 use crate::report::Format;
 
 #[derive(Debug, Clone)]
@@ -75,6 +76,8 @@ pub enum GuestStep {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: &'static str,
+    /// The kernel it boots: the checked one, or the one without debugging options for benchmarks.
+    pub kernel: Variant,
     pub programs: Vec<Program>,
     pub modules: Vec<KernelModule>,
     /// (repository path, guest path)
@@ -298,12 +301,14 @@ fn hal_checks() -> Vec<GuestStep> {
 /// and the allocator HAL's policy.
 fn stack_plan(
     name: &'static str,
+    kernel: Variant,
     programs: Vec<Program>,
     steps: Vec<GuestStep>,
     timeout: Duration,
 ) -> Plan {
     Plan {
         name,
+        kernel,
         programs,
         modules: vec![heaps_kmod()],
         files: hal_files(),
@@ -357,7 +362,13 @@ pub fn test_plan() -> Plan {
         test: "vts",
         install_as: "dmaheap-vts",
     });
-    stack_plan("test", programs, steps, Duration::from_secs(600))
+    stack_plan(
+        "test",
+        Variant::Checked,
+        programs,
+        steps,
+        Duration::from_secs(600),
+    )
 }
 
 pub fn demo_plan() -> Plan {
@@ -385,7 +396,13 @@ pub fn demo_plan() -> Plan {
     ));
     let mut programs = binder_programs();
     programs.extend(hal_programs());
-    stack_plan("demo", programs, steps, Duration::from_secs(300))
+    stack_plan(
+        "demo",
+        Variant::Checked,
+        programs,
+        steps,
+        Duration::from_secs(300),
+    )
 }
 
 /// `cargo xtask bench`: allocation latency of the module's cached system heap against the
@@ -410,5 +427,11 @@ pub fn bench_plan() -> Plan {
     ];
     programs.extend(binder_programs());
     programs.extend(hal_programs());
-    stack_plan("bench", programs, steps, Duration::from_secs(600))
+    stack_plan(
+        "bench",
+        Variant::Bench,
+        programs,
+        steps,
+        Duration::from_secs(600),
+    )
 }
