@@ -240,7 +240,7 @@ fn build(tree: &Path, tools: &Tools, variant: Variant) -> Result<()> {
         .map(|n| n.get())
         .unwrap_or(2);
     let step = progress::step(format!(
-        "kernel: build bzImage and modules (-j{jobs}, about 9 minutes on 2 cores)"
+        "kernel: build bzImage and modules (-j{jobs}, 6 to 9 minutes on 2 cores)"
     ));
     cmd::run_logged(
         make(tree, tools)
