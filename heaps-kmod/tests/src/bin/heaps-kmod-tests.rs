@@ -494,12 +494,61 @@ fn fail_set(file: &str, v: &str) -> R {
     fs::write(format!("{FAIL_DIR}/{file}"), format!("{v}\n")).map_err(|e| format!("{file}: {e}"))
 }
 
-/// fail_page_alloc for one thread: every system-heap allocation fails cleanly with ENOMEM, and
-/// statistics and free memory come back to where they were.
-fn fault_injection(heaps: &[KmodHeap]) -> R {
+/// Runs `work` on a thread of its own whose page allocations fail_page_alloc fails at
+/// `probability` percent (task-filter: no other thread is affected), and returns what it pushed.
+/// The thread faults in its stack and the results' room before injection starts, so only the
+/// heap's allocations can fail, never the test's own.
+fn with_page_allocs_failing<T: Send + 'static>(
+    probability: &'static str,
+    room: usize,
+    work: impl FnOnce(&mut Vec<T>) + Send + 'static,
+) -> Result<Vec<T>, String> {
     if !std::path::Path::new(FAIL_DIR).exists() {
         return Err("fail_page_alloc is not in debugfs: the test kernel needs CONFIG_FAIL_PAGE_ALLOC and CONFIG_FAULT_INJECTION_DEBUG_FS".into());
     }
+    for (f, v) in [
+        ("probability", "0"),
+        ("interval", "1"),
+        ("times", "-1"),
+        ("verbose", "0"),
+        ("task-filter", "Y"),
+        ("ignore-gfp-wait", "N"),
+        ("ignore-gfp-highmem", "N"),
+        ("min-order", "0"),
+    ] {
+        fail_set(f, v)?;
+    }
+    let armed = Arc::new(Barrier::new(2));
+    let finished = Arc::new(Barrier::new(2));
+    let (armed_in_worker, finished_in_worker) = (armed.clone(), finished.clone());
+    let worker = std::thread::spawn(move || {
+        let mut results = Vec::with_capacity(room);
+        let mut stack = [0u8; 256 * 1024];
+        std::hint::black_box(&mut stack);
+        let _ = fs::write("/proc/thread-self/make-it-fail", "1\n");
+        armed_in_worker.wait(); // ready
+        armed_in_worker.wait(); // armed
+        work(&mut results);
+        finished_in_worker.wait();
+        let _ = fs::write("/proc/thread-self/make-it-fail", "0\n");
+        results
+    });
+    armed.wait();
+    let arming = fail_set("probability", probability);
+    armed.wait();
+    finished.wait();
+    let disarming = fail_set("probability", "0");
+    let results = worker
+        .join()
+        .map_err(|_| "injection thread panicked".to_string())?;
+    arming?;
+    disarming?;
+    Ok(results)
+}
+
+/// fail_page_alloc for one thread: every system-heap allocation fails cleanly with ENOMEM, and
+/// statistics and free memory come back to where they were.
+fn fault_injection(heaps: &[KmodHeap]) -> R {
     let sys: Vec<KmodHeap> = heaps.iter().filter(|h| !h.contiguous).cloned().collect();
     ensure(drain_pools(), || "pools did not drain".into())?;
     let before: Vec<(u64, u64, u64)> = sys
@@ -513,54 +562,19 @@ fn fault_injection(heaps: &[KmodHeap]) -> R {
         })
         .collect();
     let free_before = mem_free_kib();
-    for (f, v) in [
-        ("probability", "0"),
-        ("interval", "1"),
-        ("times", "-1"),
-        ("verbose", "0"),
-        ("task-filter", "Y"),
-        ("ignore-gfp-wait", "N"),
-        ("ignore-gfp-highmem", "N"),
-        ("min-order", "0"),
-    ] {
-        fail_set(f, v)?;
-    }
     let fds: Vec<_> = sys
         .iter()
         .map(|h| open_heap(&h.name))
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     const SIZES: [u64; 4] = [PAGE, 64 * KIB, MIB, 8 * MIB];
-    let armed = Arc::new(Barrier::new(2));
-    let fired = Arc::new(Barrier::new(2));
-    let (a2, f2) = (armed.clone(), fired.clone());
-    let worker = std::thread::spawn(move || -> Vec<Result<(), nix::Error>> {
-        // Everything this thread needs is allocated and faulted in before injection starts.
-        let mut results: Vec<Result<(), nix::Error>> = Vec::with_capacity(64);
-        let mut stack = [0u8; 256 * 1024];
-        std::hint::black_box(&mut stack);
-        let _ = fs::write("/proc/thread-self/make-it-fail", "1\n");
-        a2.wait(); // ready
-        a2.wait(); // armed
+    let results = with_page_allocs_failing("100", fds.len() * SIZES.len(), move |results| {
         for fd in &fds {
             for &s in &SIZES {
                 results.push(raw_alloc(fd, s).map(drop));
             }
         }
-        f2.wait();
-        let _ = fs::write("/proc/thread-self/make-it-fail", "0\n");
-        results
-    });
-    armed.wait();
-    let armed_ok = fail_set("probability", "100");
-    armed.wait();
-    fired.wait();
-    let disarm = fail_set("probability", "0");
-    let results = worker
-        .join()
-        .map_err(|_| "injection thread panicked".to_string())?;
-    armed_ok?;
-    disarm?;
+    })?;
     for (i, r) in results.iter().enumerate() {
         let (h, s) = (&sys[i / SIZES.len()].name, SIZES[i % SIZES.len()]);
         match r {
@@ -606,42 +620,17 @@ fn fault_injection(heaps: &[KmodHeap]) -> R {
 /// Partial failure: some allocations fail half-way (10 % of page allocations fail); each either
 /// succeeds with a whole zeroed buffer or fails with ENOMEM, and nothing leaks.
 fn fault_injection_partial(heaps: &[KmodHeap]) -> R {
-    if !std::path::Path::new(FAIL_DIR).exists() {
-        return Err("fail_page_alloc is not in debugfs: the test kernel needs CONFIG_FAIL_PAGE_ALLOC and CONFIG_FAULT_INJECTION_DEBUG_FS".into());
-    }
     let Some(h) = heaps.iter().find(|h| !h.contiguous && !h.uncached).cloned() else {
         return Err("no cached system heap of the module is loaded".into());
     };
     ensure(drain_pools(), || "pools did not drain".into())?;
     let free_before = mem_free_kib();
     let fd = open_heap(&h.name).map_err(|e| e.to_string())?;
-    let gate = Arc::new(Barrier::new(2));
-    let done = Arc::new(Barrier::new(2));
-    let (g2, d2) = (gate.clone(), done.clone());
-    let worker = std::thread::spawn(move || -> Vec<Result<std::os::fd::OwnedFd, nix::Error>> {
-        let mut results = Vec::with_capacity(64);
-        let mut stack = [0u8; 256 * 1024];
-        std::hint::black_box(&mut stack);
-        let _ = fs::write("/proc/thread-self/make-it-fail", "1\n");
-        g2.wait(); // ready
-        g2.wait(); // armed
+    let results = with_page_allocs_failing("10", 24, move |results| {
         for _ in 0..24 {
             results.push(raw_alloc(&fd, 2 * MIB + 20 * KIB));
         }
-        d2.wait();
-        let _ = fs::write("/proc/thread-self/make-it-fail", "0\n");
-        results
-    });
-    gate.wait();
-    let armed = fail_set("probability", "10");
-    gate.wait();
-    done.wait();
-    let disarmed = fail_set("probability", "0");
-    let results = worker
-        .join()
-        .map_err(|_| "injection thread panicked".to_string())?;
-    armed?;
-    disarmed?;
+    })?;
     let (mut ok, mut failed) = (0, 0);
     for r in results {
         match r {
