@@ -494,6 +494,16 @@ fn fail_set(file: &str, v: &str) -> R {
     fs::write(format!("{FAIL_DIR}/{file}"), format!("{v}\n")).map_err(|e| format!("{file}: {e}"))
 }
 
+/// With the pools drained, MemFree is back to `free_before` KiB (within 2 MiB of noise from
+/// the rest of the system): the pages a test's buffers used went back to the kernel.
+fn no_pages_leaked_since(free_before: u64) -> R {
+    ensure(drain_pools(), || "pools did not drain".into())?;
+    let free_after = mem_free_kib();
+    ensure(free_after + 2048 >= free_before, || {
+        format!("MemFree {free_before} KiB -> {free_after} KiB: pages leaked")
+    })
+}
+
 /// Runs `work` on a thread of its own whose page allocations fail_page_alloc fails at
 /// `probability` percent (task-filter: no other thread is affected), and returns what it pushed.
 /// The thread faults in its stack and the results' room before injection starts, so only the
@@ -609,12 +619,7 @@ fn fault_injection(heaps: &[KmodHeap]) -> R {
             )
         })?;
     }
-    ensure(drain_pools(), || "pools did not drain".into())?;
-    let free_after = mem_free_kib();
-    ensure(free_after + 2048 >= free_before, || {
-        format!("MemFree {free_before} KiB -> {free_after} KiB: pages leaked")
-    })?;
-    Ok(())
+    no_pages_leaked_since(free_before)
 }
 
 /// Partial failure: some allocations fail half-way (10 % of page allocations fail); each either
@@ -653,12 +658,7 @@ fn fault_injection_partial(heaps: &[KmodHeap]) -> R {
     ensure(stat(&h.name, "buffers") == 0, || {
         "buffers left after the run".into()
     })?;
-    ensure(drain_pools(), || "pools did not drain".into())?;
-    let free_after = mem_free_kib();
-    ensure(free_after + 2048 >= free_before, || {
-        format!("MemFree {free_before} KiB -> {free_after} KiB: pages leaked")
-    })?;
-    Ok(())
+    no_pages_leaked_since(free_before)
 }
 
 /// SIGKILL during a large allocation: the allocation stops (fatal_signal_pending), nothing leaks.
