@@ -154,6 +154,10 @@ pub fn ensure(variant: Variant) -> Result<Kernel> {
     if tree.join(COMPLETE_MARK).exists() {
         let step = progress::step(format!("kernel ({}) {key}", variant.name()));
         step.done(&format!("cached at {}", tree.display()));
+        // The mark's time says when the build was last used: the cache keeps the recent ones.
+        if let Ok(mark) = fs::File::options().append(true).open(tree.join(COMPLETE_MARK)) {
+            let _ = mark.set_modified(std::time::SystemTime::now());
+        }
         return Ok(kernel);
     }
     progress::note(format!(
@@ -291,21 +295,39 @@ fn tree_prefix(variant: Variant) -> String {
     format!("linux-6.12-{}-", variant.name())
 }
 
-/// Builds of this variant under older keys (and of no variant we still build) are a few GiB
-/// each and are never used again.
+/// How many finished builds of one variant the cache keeps. More than one, because clones on
+/// different branches (or worktrees) may want different inputs at once; each is a few GiB.
+const KEEP_BUILDS_PER_VARIANT: usize = 3;
+
+/// Removes unfinished builds, builds of no variant we still build, and all but the
+/// `KEEP_BUILDS_PER_VARIANT` most recently finished builds of this variant.
 fn remove_older_builds(root: &Path, keep: &Path, variant: Variant) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
     };
+    let mut ours = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = name.starts_with(&tree_prefix(variant));
-        let anyones = VARIANTS.iter().any(|v| name.starts_with(&tree_prefix(*v)));
-        if path != keep && name.starts_with("linux-") && (ours || !anyones) {
-            progress::note(format!("removing old kernel build {}", path.display()));
-            let _ = fs::remove_dir_all(&path);
+        if path == keep || !name.starts_with("linux-") {
+            continue;
         }
+        let finished = fs::metadata(path.join(COMPLETE_MARK)).and_then(|m| m.modified());
+        let anyones = VARIANTS.iter().any(|v| name.starts_with(&tree_prefix(*v)));
+        match finished {
+            Ok(when) if name.starts_with(&tree_prefix(variant)) => ours.push((when, path)),
+            Ok(_) if anyones => {}
+            _ => {
+                progress::note(format!("removing old kernel build {}", path.display()));
+                let _ = fs::remove_dir_all(&path);
+            }
+        }
+    }
+    ours.sort();
+    let excess = (ours.len() + 1).saturating_sub(KEEP_BUILDS_PER_VARIANT);
+    for (_, path) in ours.into_iter().take(excess) {
+        progress::note(format!("removing old kernel build {}", path.display()));
+        let _ = fs::remove_dir_all(&path);
     }
 }
 

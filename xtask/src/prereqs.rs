@@ -22,6 +22,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     ("bc", "the kernel build"),
     ("make", "the kernel build"),
     ("patch", "applying the test kernel's patches"),
+    ("rsync", "the kernel's headers_install"),
     ("xz-utils", "unpacking the kernel source"),
     ("libelf-dev", "the kernel build (objtool)"),
     ("libssl-dev", "the kernel build"),
