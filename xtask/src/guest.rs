@@ -256,12 +256,11 @@ fn build_module(source_dir: &str, ko: &str, kernel: &Kernel) -> Result<PathBuf> 
     )?;
     let step = progress::step(format!("kernel module {ko}"));
     cmd::run_logged(
-        Command::new("make")
+        kernel
+            .make(tools)
             .arg("-C")
             .arg(&kernel.tree)
             .arg(format!("M={}", build.display()))
-            .arg("LLVM=1")
-            .arg(format!("BINDGEN={}", tools.bindgen.display()))
             .arg(format!(
                 "-j{}",
                 std::thread::available_parallelism()

@@ -1,5 +1,6 @@
-//! The test-bed kernel: Debian's linux-source-6.12 plus the repository's config fragment and
-//! patches, built with LLVM=1 and cached outside the clone under a key of everything that went in.
+//! The test-bed kernels: Debian's linux-source-6.12 plus the repository's config fragments and
+//! patches, built with one pinned LLVM per architecture and cached outside the clone under a key
+//! of everything that went in.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -18,21 +19,131 @@ const SOURCE_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
 /// Marks a finished build; a directory without it is a build that was cut off.
 const COMPLETE_MARK: &str = ".dmaheap-build-complete";
 
+/// The architectures the test bed builds and boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Arm64,
+}
+
+pub const ARCHES: [Arch; 2] = [Arch::X86_64, Arch::Arm64];
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Arch> {
+        ARCHES.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The kernel's `ARCH=`.
+    fn kernel_arch(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// The boot image `make` produces, relative to the tree.
+    fn image_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "bzImage",
+            Arch::Arm64 => "Image",
+        }
+    }
+
+    /// The LLVM this architecture's kernel (and every module built against it) is built with.
+    /// One LLVM per kernel: the kernel's C flags come from one clang, and bindgen's libclang
+    /// must accept exactly those flags (a newer libclang rejects flags older clangs need).
+    pub fn llvm(self) -> Llvm {
+        Llvm { major: 14 }
+    }
+
+    /// Rust's target for static guest programs.
+    pub fn guest_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-musl",
+            Arch::Arm64 => "aarch64-unknown-linux-musl",
+        }
+    }
+
+    fn fragment(self) -> PathBuf {
+        kernel_dir().join(format!("{}.config", self.name()))
+    }
+}
+
+/// One installed LLVM, by major version: Debian installs each under /usr/lib/llvm-N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Llvm {
+    pub major: u32,
+}
+
+impl Llvm {
+    /// `LLVM=` for the kernel's make: a prefix ending in '/', so clang, ld.lld and the llvm-*
+    /// tools all come from this LLVM whatever else is on PATH.
+    pub fn prefix(self) -> String {
+        format!("/usr/lib/llvm-{}/bin/", self.major)
+    }
+
+    /// Where bindgen (through clang-sys) must load libclang from.
+    pub fn libclang_dir(self) -> String {
+        format!("/usr/lib/llvm-{}/lib", self.major)
+    }
+
+    /// The Debian packages of this LLVM, each with what it is for.
+    pub fn debian_packages(self) -> Vec<(String, &'static str)> {
+        let v = self.major;
+        vec![
+            (format!("clang-{v}"), "building the kernel and its modules"),
+            (format!("lld-{v}"), "linking the kernel and its modules"),
+            (format!("llvm-{v}"), "the kernel's LLVM=1 tools (llvm-ar, llvm-nm, ...)"),
+            (format!("libclang-{v}-dev"), "bindgen's libclang for the kernel's Rust bindings"),
+        ]
+    }
+}
+
 /// A built kernel tree, usable as KDIR for out-of-tree modules.
 #[derive(Debug, Clone)]
 pub struct Kernel {
     pub tree: PathBuf,
+    pub arch: Arch,
 }
 
 impl Kernel {
-    pub fn bzimage(&self) -> PathBuf {
-        self.tree.join("arch/x86/boot/bzImage")
+    /// The image qemu boots.
+    pub fn image(&self) -> PathBuf {
+        self.tree
+            .join("arch")
+            .join(self.arch.kernel_arch())
+            .join("boot")
+            .join(self.arch.image_target())
     }
 
     /// The sanitized UAPI headers (`make headers_install`), for user-space test programs.
     pub fn uapi_headers(&self) -> PathBuf {
         self.tree.join("usr/include")
     }
+
+    /// `make` in this tree (or, with `M=`, for a module against it), with the architecture, the
+    /// pinned LLVM and bindgen, and the libclang bindgen loads all fixed.
+    pub fn make(&self, tools: &Tools) -> Command {
+        make_for(&self.tree, self.arch, tools)
+    }
+}
+
+fn make_for(tree: &Path, arch: Arch, tools: &Tools) -> Command {
+    let llvm = arch.llvm();
+    let mut make = Command::new("make");
+    make.current_dir(tree)
+        .env("LIBCLANG_PATH", llvm.libclang_dir())
+        .arg(format!("ARCH={}", arch.kernel_arch()))
+        .arg(format!("LLVM={}", llvm.prefix()))
+        .arg(format!("BINDGEN={}", tools.bindgen.display()));
+    make
 }
 
 fn kernel_dir() -> PathBuf {
@@ -50,16 +161,17 @@ pub enum Variant {
 }
 
 impl Variant {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Variant::Checked => "checked",
             Variant::Bench => "bench",
         }
     }
 
-    /// The config fragments merged over tinyconfig + kvm_guest.config, in order.
-    fn fragments(self) -> Vec<PathBuf> {
-        let mut fragments = vec![kernel_dir().join("testbed.config")];
+    /// The config fragments merged over tinyconfig (+ kvm_guest.config on x86), in order: the
+    /// architecture's boot options, then what every test-bed kernel has, then debugging.
+    fn fragments(self, arch: Arch) -> Vec<PathBuf> {
+        let mut fragments = vec![arch.fragment(), kernel_dir().join("testbed.config")];
         if self == Variant::Checked {
             fragments.push(kernel_dir().join("debugging.config"));
         }
@@ -79,15 +191,16 @@ fn patches() -> Result<Vec<PathBuf>> {
 }
 
 /// Everything that decides what the build produces, in a stable text form.
-fn build_inputs(tools: &Tools, variant: Variant) -> Result<String> {
+fn build_inputs(tools: &Tools, arch: Arch, variant: Variant) -> Result<String> {
     let mut text = String::new();
+    writeln!(text, "arch {}", arch.name())?;
     writeln!(text, "variant {}", variant.name())?;
     writeln!(
         text,
         "source {SOURCE_PACKAGE} {}",
         prereqs::debian_package_version(SOURCE_PACKAGE)?
     )?;
-    for fragment in variant.fragments() {
+    for fragment in variant.fragments(arch) {
         writeln!(
             text,
             "fragment {} {}",
@@ -103,11 +216,15 @@ fn build_inputs(tools: &Tools, variant: Variant) -> Result<String> {
             hex(&Sha256::digest(fs::read(&patch)?))
         )?;
     }
-    writeln!(
-        text,
-        "clang {}",
-        prereqs::tool_version("clang", "--version")?
-    )?;
+    let llvm = arch.llvm();
+    for tool in ["clang", "ld.lld"] {
+        writeln!(
+            text,
+            "{tool} {}",
+            prereqs::tool_version(&format!("{}{tool}", llvm.prefix()), "--version")?
+        )?;
+    }
+    writeln!(text, "libclang {}", bindgen_libclang_version(tools, llvm)?)?;
     writeln!(
         text,
         "rustc {}",
@@ -121,47 +238,91 @@ fn build_inputs(tools: &Tools, variant: Variant) -> Result<String> {
     Ok(text)
 }
 
+/// The libclang bindgen really loads with this LLVM's `LIBCLANG_PATH`, asked the way the
+/// kernel's `scripts/rust_is_available.sh` asks: libclang prints its version in a pragma.
+fn bindgen_libclang_version(tools: &Tools, llvm: Llvm) -> Result<String> {
+    let header = paths::scratch().join("libclang-version.h");
+    fs::write(&header, "#pragma message(\"clang version \" __clang_version__)\n")?;
+    let out = Command::new(&tools.bindgen)
+        .env("LIBCLANG_PATH", llvm.libclang_dir())
+        .arg(&header)
+        .output()
+        .context("cannot run bindgen to ask for its libclang")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let version = stderr
+        .split("clang version ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(|v| v.trim_matches('"'))
+        .filter(|v| !v.is_empty());
+    match version {
+        Some(v) if v.starts_with(&format!("{}.", llvm.major)) => Ok(v.to_owned()),
+        Some(v) => bail!(
+            "bindgen loaded libclang {v} from {}, not LLVM {}'s",
+            llvm.libclang_dir(),
+            llvm.major
+        ),
+        None => bail!("bindgen did not report its libclang version: {stderr}"),
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `DMAHEAP_KERNEL_TREE_X86_64` / `DMAHEAP_KERNEL_TREE_ARM64`: a kernel tree built by hand.
+fn own_tree_variable(arch: Arch) -> String {
+    format!("DMAHEAP_KERNEL_TREE_{}", arch.name().to_uppercase())
+}
+
 /// Returns the cached kernel for the current inputs, building it first when there is none.
-/// `DMAHEAP_KERNEL_TREE` names an already built tree to use instead (a kernel developer's own);
-/// it must have been configured with the fragment and patches of this repository.
-pub fn ensure(variant: Variant) -> Result<Kernel> {
+/// `DMAHEAP_KERNEL_TREE_<ARCH>` names an already built tree to use instead (a kernel
+/// developer's own); it must have been configured with the fragments and patches of this
+/// repository and built with the same LLVM.
+pub fn ensure(arch: Arch, variant: Variant) -> Result<Kernel> {
     let tools = prereqs::ensure()?;
-    if let Some(tree) = std::env::var_os("DMAHEAP_KERNEL_TREE") {
+    let variable = own_tree_variable(arch);
+    if let Some(tree) = std::env::var_os(&variable) {
         let kernel = Kernel {
             tree: PathBuf::from(tree),
+            arch,
         };
-        if !kernel.bzimage().exists() || !kernel.uapi_headers().exists() {
+        if !kernel.image().exists() || !kernel.uapi_headers().exists() {
             bail!(
-                "DMAHEAP_KERNEL_TREE={} has no built bzImage or installed UAPI headers",
-                kernel.tree.display()
+                "{variable}={} has no built {} or installed UAPI headers",
+                kernel.tree.display(),
+                arch.image_target()
             );
         }
-        progress::step("kernel").done(&format!(
-            "using DMAHEAP_KERNEL_TREE={}",
+        progress::step(format!("kernel ({})", arch.name())).done(&format!(
+            "using {variable}={}",
             kernel.tree.display()
         ));
         return Ok(kernel);
     }
-    let inputs = build_inputs(tools, variant)?;
+    let inputs = build_inputs(tools, arch, variant)?;
     let key = &hex(&Sha256::digest(inputs.as_bytes()))[..16];
     let root = paths::cache().join("kernel");
-    let tree = root.join(format!("{}{key}", tree_prefix(variant)));
-    let kernel = Kernel { tree: tree.clone() };
+    let prefix = tree_prefix(arch, variant);
+    let tree = root.join(format!("{prefix}{key}"));
+    let kernel = Kernel {
+        tree: tree.clone(),
+        arch,
+    };
+    let label = format!("kernel {} {} {key}", arch.name(), variant.name());
     if tree.join(COMPLETE_MARK).exists() {
-        let step = progress::step(format!("kernel ({}) {key}", variant.name()));
-        step.done(&format!("cached at {}", tree.display()));
+        progress::step(&label).done(&format!("cached at {}", tree.display()));
         // The mark's time says when the build was last used: the cache keeps the recent ones.
-        if let Ok(mark) = fs::File::options().append(true).open(tree.join(COMPLETE_MARK)) {
+        if let Ok(mark) = fs::File::options()
+            .append(true)
+            .open(tree.join(COMPLETE_MARK))
+        {
             let _ = mark.set_modified(std::time::SystemTime::now());
         }
         return Ok(kernel);
     }
     progress::note(format!(
-        "kernel inputs (key {key}):\n      {}",
+        "{label}: not cached, building; inputs:\n      {}",
         inputs.trim_end().replace('\n', "\n      ")
     ));
     if tree.exists() {
@@ -169,23 +330,17 @@ pub fn ensure(variant: Variant) -> Result<Kernel> {
         fs::remove_dir_all(&tree)?;
     }
     fs::create_dir_all(&tree)?;
-    build(&tree, tools, variant)
+    build(&kernel, tools, variant)
         .with_context(|| format!("building the test kernel in {}", tree.display()))?;
     fs::write(tree.join(COMPLETE_MARK), &inputs)?;
-    remove_older_builds(&root, &tree, variant);
+    remove_older_builds(&root, &tree, &prefix);
     Ok(kernel)
 }
 
-fn make(tree: &Path, tools: &Tools) -> Command {
-    let mut make = Command::new("make");
-    make.current_dir(tree)
-        .arg("LLVM=1")
-        .arg(format!("BINDGEN={}", tools.bindgen.display()));
-    make
-}
-
-fn build(tree: &Path, tools: &Tools, variant: Variant) -> Result<()> {
-    let step = progress::step("kernel: unpack linux-source-6.12");
+fn build(kernel: &Kernel, tools: &Tools, variant: Variant) -> Result<()> {
+    let tree = &kernel.tree;
+    let arch = kernel.arch.name();
+    let step = progress::step(format!("kernel {arch}: unpack linux-source-6.12"));
     cmd::run(
         Command::new("tar")
             .args(["-xf", SOURCE_TARBALL, "--strip-components=1", "-C"])
@@ -193,7 +348,7 @@ fn build(tree: &Path, tools: &Tools, variant: Variant) -> Result<()> {
     )?;
     step.done("unpacked");
 
-    let step = progress::step("kernel: apply patches");
+    let step = progress::step(format!("kernel {arch}: apply patches"));
     let patches = patches()?;
     for patch in &patches {
         cmd::run(
@@ -206,29 +361,35 @@ fn build(tree: &Path, tools: &Tools, variant: Variant) -> Result<()> {
     }
     step.done(&format!("{} applied", patches.len()));
 
-    let step = progress::step("kernel: configure");
+    let step = progress::step(format!("kernel {arch}: configure"));
     let log = tree.join("dmaheap-config.log");
     cmd::run_logged(
-        make(tree, tools).arg("tinyconfig"),
+        kernel.make(tools).arg("tinyconfig"),
+        &log,
+        Duration::from_secs(60),
+    )?;
+    let mut merge = Command::new("scripts/kconfig/merge_config.sh");
+    let llvm = kernel.arch.llvm();
+    merge
+        .current_dir(tree)
+        .env("ARCH", kernel.arch.kernel_arch())
+        .env("LLVM", llvm.prefix())
+        .args(["-m", ".config"]);
+    if kernel.arch == Arch::X86_64 {
+        merge.arg("kernel/configs/kvm_guest.config");
+    }
+    cmd::run_logged(
+        merge.args(variant.fragments(kernel.arch)),
         &log,
         Duration::from_secs(60),
     )?;
     cmd::run_logged(
-        Command::new("scripts/kconfig/merge_config.sh")
-            .current_dir(tree)
-            .env("LLVM", "1")
-            .args(["-m", ".config", "kernel/configs/kvm_guest.config"])
-            .args(variant.fragments()),
-        &log,
-        Duration::from_secs(60),
-    )?;
-    cmd::run_logged(
-        make(tree, tools).arg("olddefconfig"),
+        kernel.make(tools).arg("olddefconfig"),
         &log,
         Duration::from_secs(60),
     )?;
     let config = fs::read_to_string(tree.join(".config"))?;
-    for fragment in variant.fragments() {
+    for fragment in variant.fragments(kernel.arch) {
         let missing = options_that_did_not_stick(&fs::read_to_string(&fragment)?, &config);
         if !missing.is_empty() {
             bail!(
@@ -244,20 +405,22 @@ fn build(tree: &Path, tools: &Tools, variant: Variant) -> Result<()> {
         .map(|n| n.get())
         .unwrap_or(2);
     let step = progress::step(format!(
-        "kernel: build bzImage and modules (-j{jobs}, 6 to 9 minutes on 2 cores)"
+        "kernel {arch}: build {} and modules (-j{jobs}, 8 to 15 minutes on 2 cores)",
+        kernel.arch.image_target()
     ));
     cmd::run_logged(
-        make(tree, tools)
+        kernel
+            .make(tools)
             .arg(format!("-j{jobs}"))
-            .args(["bzImage", "modules"]),
+            .args([kernel.arch.image_target(), "modules"]),
         &tree.join("dmaheap-build.log"),
         Duration::from_secs(60),
     )?;
     step.done("built");
 
-    let step = progress::step("kernel: install UAPI headers");
+    let step = progress::step(format!("kernel {arch}: install UAPI headers"));
     cmd::run_logged(
-        make(tree, tools).arg("headers_install"),
+        kernel.make(tools).arg("headers_install"),
         &tree.join("dmaheap-headers.log"),
         Duration::from_secs(60),
     )?;
@@ -291,20 +454,25 @@ fn options_that_did_not_stick(fragment: &str, config: &str) -> Vec<String> {
         .collect()
 }
 
-fn tree_prefix(variant: Variant) -> String {
-    format!("linux-6.12-{}-", variant.name())
+fn tree_prefix(arch: Arch, variant: Variant) -> String {
+    format!("linux-6.12-{}-{}-", arch.name(), variant.name())
 }
 
-/// How many finished builds of one variant the cache keeps. More than one, because clones on
-/// different branches (or worktrees) may want different inputs at once; each is a few GiB.
+/// How many finished builds of one arch and variant the cache keeps. More than one, because
+/// clones on different branches (or worktrees) may want different inputs at once; each is a few
+/// GiB.
 const KEEP_BUILDS_PER_VARIANT: usize = 3;
 
-/// Removes unfinished builds, builds of no variant we still build, and all but the
-/// `KEEP_BUILDS_PER_VARIANT` most recently finished builds of this variant.
-fn remove_older_builds(root: &Path, keep: &Path, variant: Variant) {
+/// Removes unfinished builds, builds of no kernel we still build, and all but the
+/// `KEEP_BUILDS_PER_VARIANT` most recently used builds with `prefix`.
+fn remove_older_builds(root: &Path, keep: &Path, prefix: &str) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
     };
+    let current: Vec<String> = ARCHES
+        .iter()
+        .flat_map(|a| VARIANTS.iter().map(|v| tree_prefix(*a, *v)))
+        .collect();
     let mut ours = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
@@ -312,10 +480,10 @@ fn remove_older_builds(root: &Path, keep: &Path, variant: Variant) {
         if path == keep || !name.starts_with("linux-") {
             continue;
         }
-        let finished = fs::metadata(path.join(COMPLETE_MARK)).and_then(|m| m.modified());
-        let anyones = VARIANTS.iter().any(|v| name.starts_with(&tree_prefix(*v)));
-        match finished {
-            Ok(when) if name.starts_with(&tree_prefix(variant)) => ours.push((when, path)),
+        let used = fs::metadata(path.join(COMPLETE_MARK)).and_then(|m| m.modified());
+        let anyones = current.iter().any(|p| name.starts_with(p));
+        match used {
+            Ok(when) if name.starts_with(prefix) => ours.push((when, path)),
             Ok(_) if anyones => {}
             _ => {
                 progress::note(format!("removing old kernel build {}", path.display()));
@@ -349,14 +517,18 @@ mod tests {
 
     #[test]
     fn the_repository_fragment_and_patches_are_found() {
-        let [base, debugging] = Variant::Checked.fragments().try_into().unwrap();
+        let [arch, base, debugging] = Variant::Checked
+            .fragments(Arch::X86_64)
+            .try_into()
+            .unwrap();
+        assert!(fs::read_to_string(arch).unwrap().contains("CONFIG_SERIAL_8250=y"));
         assert!(fs::read_to_string(base)
             .unwrap()
             .contains("CONFIG_DMABUF_HEAPS=y"));
         assert!(fs::read_to_string(debugging)
             .unwrap()
             .contains("CONFIG_PROVE_LOCKING=y"));
-        assert_eq!(Variant::Bench.fragments().len(), 1);
+        assert_eq!(Variant::Bench.fragments(Arch::Arm64).len(), 2);
         assert!(!patches().unwrap().is_empty());
     }
 }

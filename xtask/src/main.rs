@@ -90,11 +90,14 @@ fn main() -> ExitCode {
             vm,
         } => test(!vm_only, !host_only, vm.options()),
         Task::Bench { vm } => bench(vm.options()),
-        Task::Kernel { bench } => kernel::ensure(if bench {
-            kernel::Variant::Bench
-        } else {
-            kernel::Variant::Checked
-        })
+        Task::Kernel { bench } => kernel::ensure(
+            kernel::Arch::X86_64,
+            if bench {
+                kernel::Variant::Bench
+            } else {
+                kernel::Variant::Checked
+            },
+        )
         .map(|k| {
             progress::print_timings();
             println!("{}", k.tree.display());
@@ -112,7 +115,7 @@ fn main() -> ExitCode {
 }
 
 fn run_plan(plan: &suites::Plan, options: VmOptions, echo: Echo) -> Result<vm::VmRun> {
-    let kernel = kernel::ensure(plan.kernel)?;
+    let kernel = kernel::ensure(kernel::Arch::X86_64, plan.kernel)?;
     let initramfs = guest::build_initramfs(plan, &kernel)?;
     vm::boot(&kernel, &initramfs, plan, options, echo)
 }

@@ -83,7 +83,7 @@ pub fn boot(
         "-no-reboot",
     ])
     .arg("-kernel")
-    .arg(kernel.bzimage())
+    .arg(kernel.image())
     .arg("-initrd")
     .arg(initramfs)
     .arg("-append")
