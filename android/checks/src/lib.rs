@@ -16,7 +16,9 @@ pub mod aidl;
 pub mod aidl_api;
 pub mod bp;
 pub mod cargo;
+pub mod deps;
 pub mod initrc;
+pub mod metadata;
 pub mod sepolicy;
 pub mod vintf;
 
