@@ -9,7 +9,12 @@
 //! ```text
 //! dmaheap-aidl-gen --version 1 --hash-file aidl_api/vendor.dmaheap/1/.hash \
 //!     --out dmaheap_aidl.rs aidl/vendor/dmaheap/*.aidl
+//! dmaheap-aidl-gen --crate-support --out service_manager_16.rs aidl/16/android/os/IServiceManager.aidl
 //! ```
+//!
+//! `--crate-support` writes bindings for use inside the rsbinder crate itself, without async
+//! support: what rsbinder's own build.rs writes when its `async` feature is off (the device build
+//! turns it off). android/crates/rsbinder.bp runs it once per file rsbinder includes.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,6 +24,7 @@ struct Args {
     hash_file: Option<PathBuf>,
     out: PathBuf,
     sources: Vec<PathBuf>,
+    crate_support: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -26,6 +32,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut hash_file = None;
     let mut out = None;
     let mut sources = Vec::new();
+    let mut crate_support = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
@@ -43,6 +50,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             }
             "--hash-file" => hash_file = Some(PathBuf::from(value("--hash-file")?)),
             "--out" => out = Some(PathBuf::from(value("--out")?)),
+            "--crate-support" => crate_support = true,
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s => sources.push(PathBuf::from(s)),
         }
@@ -62,6 +70,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         hash_file,
         out,
         sources,
+        crate_support,
     })
 }
 
@@ -91,6 +100,9 @@ fn run(args: Args) -> Result<(), String> {
     };
     let file_name = args.out.file_name().ok_or("--out must name a file")?;
     let mut builder = rsbinder_aidl::Builder::new().dest_dir(&out_dir);
+    if args.crate_support {
+        builder = builder.set_crate_support(true).set_async_support(false);
+    }
     for src in &args.sources {
         builder = builder.source(src);
         if declares_interface(src)? {

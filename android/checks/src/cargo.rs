@@ -3,34 +3,6 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Soong module names of the crates.io crates this project uses, as AOSP's
-/// external/rust/crates names them (rsbinder is not in AOSP: the device imports it, see
-/// the README's porting guide).
-pub const SOONG_NAMES: &[(&str, &str)] = &[
-    ("android_logger", "libandroid_logger"),
-    ("anyhow", "libanyhow"),
-    ("clap", "libclap"),
-    ("libc", "liblibc"),
-    ("log", "liblog_rust"),
-    ("nix", "libnix"),
-    ("rsbinder", "librsbinder"),
-    ("serde", "libserde"),
-    ("serde_json", "libserde_json"),
-    ("thiserror", "libthiserror"),
-    ("toml", "libtoml"),
-    ("rsbinder-aidl", "librsbinder_aidl"),
-    // Crates of this workspace.
-    ("dmabuf", "libdmabuf"),
-    ("dmaheap-aidl", "libdmaheap_aidl"),
-    ("dmaheap-client", "libdmaheap_client"),
-    ("dmaheap-service", "libdmaheap_service"),
-];
-
-/// The Soong module name for a Cargo dependency.
-pub fn soong_name(dep: &str) -> Option<&'static str> {
-    SOONG_NAMES.iter().find(|(c, _)| *c == dep).map(|(_, s)| *s)
-}
-
 /// A crate's manifest, as far as the checks need it.
 #[derive(Debug, Clone)]
 pub struct Manifest {

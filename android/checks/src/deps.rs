@@ -113,7 +113,11 @@ impl Snapshot {
                 ));
             }
             if c.source.commit.len() != 40 {
-                return Err(format!("{}: `{}` needs a full commit", path.display(), c.name));
+                return Err(format!(
+                    "{}: `{}` needs a full commit",
+                    path.display(),
+                    c.name
+                ));
             }
             semver::Version::parse(&c.version)
                 .map_err(|e| format!("{}: `{}` version: {e}", path.display(), c.name))?;
@@ -303,15 +307,20 @@ impl World {
 
     /// Parses one Blueprint file of the repository and adds its Rust modules.
     pub fn add_bp_file(&mut self, rel: &str) -> Result<(), String> {
-        let text = std::fs::read_to_string(self.root.join(rel)).map_err(|e| format!("{rel}: {e}"))?;
+        let text =
+            std::fs::read_to_string(self.root.join(rel)).map_err(|e| format!("{rel}: {e}"))?;
         self.add_bp_text(rel, &text)
     }
 
     pub fn add_bp_text(&mut self, rel: &str, text: &str) -> Result<(), String> {
         let parsed = bp::parse(text).map_err(|e| format!("{rel}: {e}"))?;
         self.modules.retain(|m| m.file != rel);
-        self.modules
-            .extend(parsed.modules.iter().filter_map(|m| SoongModule::from_bp(rel, m)));
+        self.modules.extend(
+            parsed
+                .modules
+                .iter()
+                .filter_map(|m| SoongModule::from_bp(rel, m)),
+        );
         Ok(())
     }
 
@@ -329,7 +338,12 @@ impl World {
             .split_once("/src/")
             .or_else(|| root.split_once("/tests/"))
             .map(|(d, _)| d)
-            .ok_or_else(|| format!("{}: crate root {root} is not under <crate>/src or <crate>/tests", m.name))?;
+            .ok_or_else(|| {
+                format!(
+                    "{}: crate root {root} is not under <crate>/src or <crate>/tests",
+                    m.name
+                )
+            })?;
         let manifest = self.root.join(dir).join("Cargo.toml");
         self.meta
             .packages
@@ -413,7 +427,13 @@ impl World {
                 problems.push(format!(
                     "{}: module `{}` duplicates AOSP's (crate {} {}, {} {} at {}); reuse AOSP's \
                      module or ship the crate under another name",
-                    m.file, m.name, a.name, a.version, a.source.mirror, a.source.path, a.source.commit
+                    m.file,
+                    m.name,
+                    a.name,
+                    a.version,
+                    a.source.mirror,
+                    a.source.path,
+                    a.source.commit
                 ));
             }
         }
@@ -502,7 +522,11 @@ impl World {
                 m.rustlibs.contains(&p.module)
             };
             if !in_list {
-                let prop = if p.is_proc_macro() { "proc_macros" } else { "rustlibs" };
+                let prop = if p.is_proc_macro() {
+                    "proc_macros"
+                } else {
+                    "rustlibs"
+                };
                 problems.push(format!(
                     "{here}: crate {} depends on {} but `{}` is not in {prop}",
                     pkg.name, edge.package, p.module
@@ -606,11 +630,16 @@ fn shipped_features(world: &World) -> Result<BTreeMap<String, BTreeSet<String>>,
         .iter()
         .map(|c| (c.name.clone(), BTreeSet::new()))
         .collect();
-    let shipped_files: BTreeSet<String> = world.shipped.crates.iter().map(Shipped::bp_path).collect();
+    let shipped_files: BTreeSet<String> =
+        world.shipped.crates.iter().map(Shipped::bp_path).collect();
     for _round in 0..32 {
         let mut next = features.clone();
         let mut consumers: Vec<(SoongModule, &Package)> = Vec::new();
-        for m in world.modules.iter().filter(|m| !shipped_files.contains(&m.file)) {
+        for m in world
+            .modules
+            .iter()
+            .filter(|m| !shipped_files.contains(&m.file))
+        {
             consumers.push((m.clone(), world.package_of(m)?));
         }
         for c in &world.shipped.crates {
@@ -715,7 +744,10 @@ fn blueprint(
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.to_ascii_uppercase().starts_with("LICENSE") || n.to_ascii_uppercase().starts_with("COPYING"))
+        .filter(|n| {
+            n.to_ascii_uppercase().starts_with("LICENSE")
+                || n.to_ascii_uppercase().starts_with("COPYING")
+        })
         .collect();
     texts.sort();
     // Build scripts do not run in Soong: a crate with one is shipped only when its outputs are
@@ -746,9 +778,12 @@ fn blueprint(
     let mut rustlibs = BTreeSet::new();
     let mut proc_macros = BTreeSet::new();
     for edge in world.edges(&probe, pkg, build) {
-        let p = world
-            .provider(&edge.package)
-            .ok_or_else(|| format!("{} needs {}, which no module provides", pkg.name, edge.package))?;
+        let p = world.provider(&edge.package).ok_or_else(|| {
+            format!(
+                "{} needs {}, which no module provides",
+                pkg.name, edge.package
+            )
+        })?;
         if p.is_proc_macro() {
             proc_macros.insert(p.module);
         } else {
@@ -783,7 +818,10 @@ fn blueprint(
         for (file, inputs) in &c.build_outputs {
             for i in inputs {
                 if !dir.join(i).is_file() {
-                    return Err(format!("{}: build output {file} reads {i}, which does not exist", pkg.name));
+                    return Err(format!(
+                        "{}: build output {file} reads {i}, which does not exist",
+                        pkg.name
+                    ));
                 }
                 srcs.insert(i.clone());
             }
@@ -793,11 +831,18 @@ fn blueprint(
                 locs.join(" ")
             ));
         }
-        let _ = writeln!(out, "// What the crate's build.rs writes to OUT_DIR, written by our host tool.");
+        let _ = writeln!(
+            out,
+            "// What the crate's build.rs writes to OUT_DIR, written by our host tool."
+        );
         let _ = writeln!(out, "genrule {{\n    name: \"{genrule}\",");
         let _ = writeln!(out, "    tools: [\"{AIDL_TOOL}\"],");
         list(&mut out, "srcs", &srcs.into_iter().collect::<Vec<_>>());
-        list(&mut out, "out", &c.build_outputs.keys().cloned().collect::<Vec<_>>());
+        list(
+            &mut out,
+            "out",
+            &c.build_outputs.keys().cloned().collect::<Vec<_>>(),
+        );
         let _ = writeln!(out, "    cmd: \"{}\",", cmds.join(" && "));
         let _ = writeln!(out, "}}\n");
     }
@@ -815,9 +860,21 @@ fn blueprint(
         list(&mut out, "srcs", &[format!(":{genrule}")]);
     }
     let _ = writeln!(out, "    edition: \"{}\",", pkg.edition);
-    list(&mut out, "features", &features.iter().cloned().collect::<Vec<_>>());
-    list(&mut out, "rustlibs", &rustlibs.into_iter().collect::<Vec<_>>());
-    list(&mut out, "proc_macros", &proc_macros.into_iter().collect::<Vec<_>>());
+    list(
+        &mut out,
+        "features",
+        &features.iter().cloned().collect::<Vec<_>>(),
+    );
+    list(
+        &mut out,
+        "rustlibs",
+        &rustlibs.into_iter().collect::<Vec<_>>(),
+    );
+    list(
+        &mut out,
+        "proc_macros",
+        &proc_macros.into_iter().collect::<Vec<_>>(),
+    );
     if c.variant == Variant::Device {
         let _ = writeln!(out, "    vendor_available: true,");
     }

@@ -19,6 +19,7 @@ pub mod cargo;
 pub mod deps;
 pub mod initrc;
 pub mod metadata;
+pub mod modload;
 pub mod sepolicy;
 pub mod vintf;
 

@@ -339,10 +339,7 @@ mod tests {
             "cfg(all(unix, not(target_os = \"linux\")))",
             h
         ));
-        assert!(cfg_matches(
-            "cfg(all(unix, not(target_os = \"linux\")))",
-            a
-        ));
+        assert!(cfg_matches("cfg(all(unix, not(target_os = \"linux\")))", a));
         assert!(!cfg_matches("cfg(loom)", a));
         assert!(!cfg_matches("cfg(windows)", h));
         assert!(cfg_matches("aarch64-linux-android", a));

@@ -22,6 +22,7 @@ const STUB_HEAD: &[&str] = &[
     "te_macros",
     "mls",
     "platform.te",
+    "modprobe.te",
 ];
 /// Files of the stand-in that come after the vendor policy.
 const STUB_TAIL: &[&str] = &["roles_users", "initial_sid_contexts"];

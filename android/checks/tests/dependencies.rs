@@ -25,8 +25,16 @@ fn the_real_tree_resolves() {
     let problems = w.resolve();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // It looked at what matters: the vendor service, the host tool, rsbinder's own crates.
-    for name in ["vendor.dmaheap-service", "dmaheap-aidl-gen", "librsbinder", "libdmaheap_toml"] {
-        assert!(w.modules.iter().any(|m| m.name == name), "{name} not checked");
+    for name in [
+        "vendor.dmaheap-service",
+        "dmaheap-aidl-gen",
+        "librsbinder",
+        "libdmaheap_toml",
+    ] {
+        assert!(
+            w.modules.iter().any(|m| m.name == name),
+            "{name} not checked"
+        );
     }
 }
 
@@ -51,7 +59,10 @@ fn a_host_only_crate_in_a_vendor_module_fails() {
         .unwrap()
         .replace("\"libdmaheap_toml\"", "\"libtoml\"");
     w.add_bp_text("Android.bp", &bp).unwrap();
-    assert_fails(&w, "`libtoml` (toml 1.1.6+spec-1.1.0) has no Vendor variant (only Host) in AOSP");
+    assert_fails(
+        &w,
+        "`libtoml` (toml 1.1.6+spec-1.1.0) has no Vendor variant (only Host) in AOSP",
+    );
 }
 
 #[test]
@@ -59,7 +70,10 @@ fn a_crate_nobody_provides_fails() {
     let mut w = world();
     w.shipped.crates.retain(|c| c.name != "rsproperties");
     w.modules.retain(|m| m.name != "librsproperties");
-    assert_fails(&w, "needs `rsproperties`: AOSP does not have it and we do not ship it");
+    assert_fails(
+        &w,
+        "needs `rsproperties`: AOSP does not have it and we do not ship it",
+    );
 }
 
 #[test]
@@ -69,18 +83,33 @@ fn a_missing_or_extra_rustlib_fails() {
     let dropped = bp.replacen("        \"libthiserror\",\n", "", 1);
     assert_ne!(bp, dropped);
     w.add_bp_text("Android.bp", &dropped).unwrap();
-    assert_fails(&w, "depends on thiserror but `libthiserror` is not in rustlibs");
-    let extra = bp.replacen("rustlibs: [\"librsbinder\"]", "rustlibs: [\"librsbinder\", \"libnix\"]", 1);
+    assert_fails(
+        &w,
+        "depends on thiserror but `libthiserror` is not in rustlibs",
+    );
+    let extra = bp.replacen(
+        "rustlibs: [\"librsbinder\"]",
+        "rustlibs: [\"librsbinder\", \"libnix\"]",
+        1,
+    );
     assert_ne!(bp, extra);
     w.add_bp_text("Android.bp", &extra).unwrap();
-    assert_fails(&w, "`libnix` is listed but crate dmaheap-aidl does not depend on it");
+    assert_fails(
+        &w,
+        "`libnix` is listed but crate dmaheap-aidl does not depend on it",
+    );
 }
 
 #[test]
 fn an_older_aosp_version_fails() {
     // android16's libnix: the code needs nix 0.31 (MFdFlags).
     let mut w = world();
-    let nix = w.snapshot.crates.iter_mut().find(|c| c.name == "nix").unwrap();
+    let nix = w
+        .snapshot
+        .crates
+        .iter_mut()
+        .find(|c| c.name == "nix")
+        .unwrap();
     nix.version = "0.29.0".into();
     assert_fails(&w, "requires nix ^0.31; `libnix` is 0.29.0");
     assert_fails(&w, "Cargo.lock has nix 0.31.3, AOSP's `libnix` is 0.29.0");
@@ -89,7 +118,12 @@ fn an_older_aosp_version_fails() {
 #[test]
 fn a_lock_file_newer_than_aosp_fails() {
     let mut w = world();
-    let clap = w.snapshot.crates.iter_mut().find(|c| c.name == "clap").unwrap();
+    let clap = w
+        .snapshot
+        .crates
+        .iter_mut()
+        .find(|c| c.name == "clap")
+        .unwrap();
     clap.version = "4.5.0".into();
     assert_fails(&w, "Cargo.lock has clap 4.6.1, AOSP's `libclap` is 4.5.0");
 }
@@ -98,7 +132,12 @@ fn a_lock_file_newer_than_aosp_fails() {
 fn a_feature_aosp_does_not_enable_fails() {
     // rsbinder's fast message queue needs rustix's `thread` (futex).
     let mut w = world();
-    let rustix = w.snapshot.crates.iter_mut().find(|c| c.name == "rustix").unwrap();
+    let rustix = w
+        .snapshot
+        .crates
+        .iter_mut()
+        .find(|c| c.name == "rustix")
+        .unwrap();
     assert!(rustix.features.remove("thread"));
     assert_fails(&w, "needs features [\"thread\"] of rustix");
 }
@@ -119,7 +158,10 @@ fn shipping_a_crate_aosp_has_fails() {
     dup.module = "librustix".into();
     dup.build_outputs.clear();
     w.shipped.crates.push(dup);
-    assert_fails(&w, "shipped crate `rustix` is in AOSP for Vendor as `librustix` 1.1.4: reuse it");
+    assert_fails(
+        &w,
+        "shipped crate `rustix` is in AOSP for Vendor as `librustix` 1.1.4: reuse it",
+    );
     w.add_bp_text(
         "android/crates/rustix.bp",
         "rust_library { name: \"librustix\", crate_root: \"src/lib.rs\", vendor_available: true }",
@@ -131,7 +173,12 @@ fn shipping_a_crate_aosp_has_fails() {
 #[test]
 fn rsbinder_build_outputs_must_cover_its_out_dir_includes() {
     let mut w = world();
-    let rsb = w.shipped.crates.iter_mut().find(|c| c.name == "rsbinder").unwrap();
+    let rsb = w
+        .shipped
+        .crates
+        .iter_mut()
+        .find(|c| c.name == "rsbinder")
+        .unwrap();
     rsb.build_outputs.remove("fmq.rs");
     let e = deps::generate(&w).unwrap_err();
     assert!(e.contains("fmq.rs"), "{e}");

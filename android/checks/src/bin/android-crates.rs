@@ -33,7 +33,12 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
 fn run(args: &[String]) -> Result<(), String> {
     let root = repo_root();
     let world = World::load(&root)?;
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["generate"] => {
             for (path, text) in deps::generate(&world)? {
                 std::fs::write(root.join(&path), text).map_err(|e| format!("{path}: {e}"))?;
@@ -55,7 +60,9 @@ fn run(args: &[String]) -> Result<(), String> {
         ["resolve"] => {
             let problems = world.resolve();
             if problems.is_empty() {
-                println!("every Rust module resolves against AOSP's snapshot and the shipped crates");
+                println!(
+                    "every Rust module resolves against AOSP's snapshot and the shipped crates"
+                );
                 Ok(())
             } else {
                 Err(problems.join("\n"))
