@@ -21,6 +21,7 @@ pub mod initrc;
 pub mod metadata;
 pub mod modload;
 pub mod sepolicy;
+pub mod starlark;
 pub mod vintf;
 
 use std::path::PathBuf;
