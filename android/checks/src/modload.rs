@@ -145,7 +145,7 @@ pub fn problems(build: &Build, contexts: &[&Path], load: &Load) -> Result<Vec<St
         let exec = label(contexts, p)?;
         need.push((
             format!("init {d}:process transition"),
-            format!("be entered from init"),
+            "be entered from init".to_owned(),
         ));
         need.push((
             format!("{d} {exec}:file entrypoint"),
