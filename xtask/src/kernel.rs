@@ -100,8 +100,14 @@ impl Llvm {
         vec![
             (format!("clang-{v}"), "building the kernel and its modules"),
             (format!("lld-{v}"), "linking the kernel and its modules"),
-            (format!("llvm-{v}"), "the kernel's LLVM=1 tools (llvm-ar, llvm-nm, ...)"),
-            (format!("libclang-{v}-dev"), "bindgen's libclang for the kernel's Rust bindings"),
+            (
+                format!("llvm-{v}"),
+                "the kernel's LLVM=1 tools (llvm-ar, llvm-nm, ...)",
+            ),
+            (
+                format!("libclang-{v}-dev"),
+                "bindgen's libclang for the kernel's Rust bindings",
+            ),
         ]
     }
 }
@@ -242,7 +248,10 @@ fn build_inputs(tools: &Tools, arch: Arch, variant: Variant) -> Result<String> {
 /// kernel's `scripts/rust_is_available.sh` asks: libclang prints its version in a pragma.
 fn bindgen_libclang_version(tools: &Tools, llvm: Llvm) -> Result<String> {
     let header = paths::scratch().join("libclang-version.h");
-    fs::write(&header, "#pragma message(\"clang version \" __clang_version__)\n")?;
+    fs::write(
+        &header,
+        "#pragma message(\"clang version \" __clang_version__)\n",
+    )?;
     let out = Command::new(&tools.bindgen)
         .env("LIBCLANG_PATH", llvm.libclang_dir())
         .arg(&header)
@@ -294,10 +303,8 @@ pub fn ensure(arch: Arch, variant: Variant) -> Result<Kernel> {
                 arch.image_target()
             );
         }
-        progress::step(format!("kernel ({})", arch.name())).done(&format!(
-            "using {variable}={}",
-            kernel.tree.display()
-        ));
+        progress::step(format!("kernel ({})", arch.name()))
+            .done(&format!("using {variable}={}", kernel.tree.display()));
         return Ok(kernel);
     }
     let inputs = build_inputs(tools, arch, variant)?;
@@ -517,11 +524,10 @@ mod tests {
 
     #[test]
     fn the_repository_fragment_and_patches_are_found() {
-        let [arch, base, debugging] = Variant::Checked
-            .fragments(Arch::X86_64)
-            .try_into()
-            .unwrap();
-        assert!(fs::read_to_string(arch).unwrap().contains("CONFIG_SERIAL_8250=y"));
+        let [arch, base, debugging] = Variant::Checked.fragments(Arch::X86_64).try_into().unwrap();
+        assert!(fs::read_to_string(arch)
+            .unwrap()
+            .contains("CONFIG_SERIAL_8250=y"));
         assert!(fs::read_to_string(base)
             .unwrap()
             .contains("CONFIG_DMABUF_HEAPS=y"));
