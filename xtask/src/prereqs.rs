@@ -1,6 +1,7 @@
 //! Installs what the test bed needs on a fresh machine of the project's kind (Debian 12, root,
 //! rustup): Debian packages, rustup components and targets, and bindgen.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -86,6 +87,16 @@ impl Tools {
     }
 }
 
+#[cfg(test)]
+impl Tools {
+    pub fn for_tests() -> Tools {
+        Tools {
+            bindgen: PathBuf::from("/nonexistent/bindgen"),
+            busybox_arm64: PathBuf::from("/nonexistent/busybox"),
+        }
+    }
+}
+
 /// Installs whatever is missing, once per run.
 pub fn ensure() -> Result<&'static Tools> {
     if let Some(tools) = ENSURED.get() {
@@ -143,6 +154,8 @@ fn ensure_foreign_busybox(arch: &str) -> Result<(PathBuf, Option<String>)> {
         std::fs::remove_dir_all(&download)?;
     }
     std::fs::create_dir_all(&download)?;
+    // apt downloads as its unprivileged `_apt` user when it can write the directory.
+    std::fs::set_permissions(&download, std::fs::Permissions::from_mode(0o777))?;
     cmd::run(Command::new("apt-get").current_dir(&download).args([
         "download",
         "-qq",
