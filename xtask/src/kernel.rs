@@ -511,6 +511,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn make_pins_the_architecture_llvm_and_libclang() {
+        let tools = Tools::for_tests();
+        for arch in ARCHES {
+            let make = make_for(Path::new("/k"), arch, &tools);
+            let args: Vec<String> = make
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let llvm = arch.llvm();
+            assert!(args.contains(&format!("ARCH={}", arch.kernel_arch())));
+            assert!(args.contains(&format!("LLVM=/usr/lib/llvm-{}/bin/", llvm.major)));
+            let libclang = make
+                .get_envs()
+                .find(|(k, _)| *k == "LIBCLANG_PATH")
+                .and_then(|(_, v)| v)
+                .map(|v| v.to_string_lossy().into_owned());
+            assert_eq!(libclang, Some(format!("/usr/lib/llvm-{}/lib", llvm.major)));
+        }
+    }
+
+    #[test]
     fn options_missing_from_the_config_are_reported() {
         let fragment = "# comment\nCONFIG_A=y\nCONFIG_B=\"\"\nCONFIG_C=64\n# CONFIG_D is not set\n";
         let config = "CONFIG_A=y\nCONFIG_B=\"\"\n# CONFIG_C is not set\nCONFIG_D=y\n";

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's automation. `demo` boots the test bed and shows what the project
 //! does; `test` runs every host check and every VM suite and ends with `N passed, N failed`.
 
+mod clean_room;
 mod cmd;
 mod guest;
 mod kernel;
@@ -16,6 +17,7 @@ use std::process::{Command, ExitCode};
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use kernel::Arch;
 use report::{Outcome, TestResult, Totals};
 use vm::{Echo, VmOptions};
 
@@ -36,7 +38,8 @@ enum Task {
         #[command(flatten)]
         vm: VmFlags,
     },
-    /// Host tests, clippy and rustfmt, then every VM suite; ends with `N passed, N failed`.
+    /// Host tests, clippy and rustfmt, then every VM suite on every architecture; ends with
+    /// `N passed, N failed`.
     Test {
         /// Only the host checks.
         #[arg(long, conflicts_with = "vm_only")]
@@ -44,20 +47,48 @@ enum Task {
         /// Only the VM suites.
         #[arg(long)]
         vm_only: bool,
+        /// Run the VM suites on this architecture only (default: x86_64, then arm64).
+        #[arg(long, value_parser = parse_arch)]
+        arch: Option<Arch>,
         #[command(flatten)]
         vm: VmFlags,
     },
     /// Benchmarks in one VM run, printed side by side as ratios (not a test).
     Bench {
+        /// The VM's architecture.
+        #[arg(long, value_parser = parse_arch, default_value = "x86_64")]
+        arch: Arch,
         #[command(flatten)]
         vm: VmFlags,
     },
-    /// Install prerequisites and build (or find cached) the test kernel; print its tree (KDIR).
+    /// Run the README's test command in a fresh Debian 12 root (debootstrap) with an empty cache,
+    /// and report its time by step. Takes as long as a first run on a new machine.
+    CleanRoom {
+        /// The command to run inside, from the clone's root.
+        #[arg(long, default_value = "cargo xtask test")]
+        command: String,
+    },
+    /// Install prerequisites and build (or find cached) a test kernel; print its tree (KDIR).
     Kernel {
-        /// The benchmarks' kernel (no lockdep, kmemleak or other debugging options).
+        /// The benchmarks' kernel (no lockdep, KASAN, kmemleak or other debugging options).
         #[arg(long)]
         bench: bool,
+        #[arg(long, value_parser = parse_arch, default_value = "x86_64")]
+        arch: Arch,
     },
+}
+
+/// The demo's architecture: the one every GKI phone has.
+const DEMO_ARCH: Arch = Arch::Arm64;
+
+fn parse_arch(name: &str) -> Result<Arch, String> {
+    Arch::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = kernel::ARCHES.iter().map(|a| a.name()).collect();
+        format!(
+            "unknown architecture '{name}' (known: {})",
+            known.join(", ")
+        )
+    })
 }
 
 #[derive(clap::Args)]
@@ -87,11 +118,23 @@ fn main() -> ExitCode {
         Task::Test {
             host_only,
             vm_only,
+            arch,
             vm,
-        } => test(!vm_only, !host_only, vm.options()),
-        Task::Bench { vm } => bench(vm.options()),
-        Task::Kernel { bench } => kernel::ensure(
-            kernel::Arch::X86_64,
+        } => {
+            let arches: Vec<Arch> = match arch {
+                Some(arch) => vec![arch],
+                None => kernel::ARCHES.to_vec(),
+            };
+            test(
+                !vm_only,
+                if host_only { &[] } else { &arches },
+                vm.options(),
+            )
+        }
+        Task::Bench { arch, vm } => bench(arch, vm.options()),
+        Task::CleanRoom { command } => clean_room::run(&clean_room::Options { command }),
+        Task::Kernel { bench, arch } => kernel::ensure(
+            arch,
             if bench {
                 kernel::Variant::Bench
             } else {
@@ -115,14 +158,14 @@ fn main() -> ExitCode {
 }
 
 fn run_plan(plan: &suites::Plan, options: VmOptions, echo: Echo) -> Result<vm::VmRun> {
-    let kernel = kernel::ensure(kernel::Arch::X86_64, plan.kernel)?;
+    let kernel = kernel::ensure(plan.arch, plan.kernel)?;
     let initramfs = guest::build_initramfs(plan, &kernel)?;
     vm::boot(&kernel, &initramfs, plan, options, echo)
 }
 
 fn demo(options: VmOptions) -> Result<bool> {
     prereqs::ensure()?;
-    let plan = suites::demo_plan();
+    let plan = suites::demo_plan(DEMO_ARCH);
     let run = run_plan(&plan, options, Echo::Readable)?;
     let totals = Totals::of(&run.results);
     progress::print_timings();
@@ -136,9 +179,9 @@ fn demo(options: VmOptions) -> Result<bool> {
     Ok(totals.failed == 0)
 }
 
-fn bench(options: VmOptions) -> Result<bool> {
+fn bench(arch: Arch, options: VmOptions) -> Result<bool> {
     prereqs::ensure()?;
-    let plan = suites::bench_plan();
+    let plan = suites::bench_plan(arch);
     let run = run_plan(&plan, options, Echo::Readable)?;
     progress::print_timings();
     let failed: Vec<&TestResult> = run
@@ -153,7 +196,7 @@ fn bench(options: VmOptions) -> Result<bool> {
     Ok(failed.is_empty())
 }
 
-fn test(host: bool, in_vm: bool, options: VmOptions) -> Result<bool> {
+fn test(host: bool, arches: &[Arch], options: VmOptions) -> Result<bool> {
     prereqs::ensure()?;
     let mut totals = Totals::default();
     let mut failures: Vec<String> = Vec::new();
@@ -162,22 +205,29 @@ fn test(host: bool, in_vm: bool, options: VmOptions) -> Result<bool> {
         totals.merge(host_totals);
         failures.extend(host_failures);
     }
-    if in_vm {
-        let plan = suites::test_plan();
+    let mut summaries = Vec::new();
+    for &arch in arches {
+        let plan = suites::test_plan(arch);
         let run = run_plan(&plan, options, Echo::Everything)?;
-        print_vm_summary(&run.results);
-        totals.merge(Totals::of(&run.results));
+        print_vm_summary(arch, &run.results);
+        let arch_totals = Totals::of(&run.results);
+        totals.merge(arch_totals);
         failures.extend(
             run.results
                 .iter()
                 .filter(|r| r.outcome == Outcome::Failed)
-                .map(|r| format!("vm/{}: {}", r.suite, r.name)),
+                .map(|r| format!("vm {}/{}: {}", arch.name(), r.suite, r.name)),
         );
-        if totals.failed > 0 {
+        if arch_totals.failed > 0 {
             eprintln!("guest console log: {}", run.console_log.display());
         }
+        summaries.push((arch, run.results));
     }
     progress::print_timings();
+    // Each architecture's table once more at the end, where the eye looks.
+    for (arch, results) in &summaries {
+        print_vm_summary(*arch, results);
+    }
     if !failures.is_empty() {
         println!("\nFailed:");
         for failure in &failures {
@@ -188,14 +238,14 @@ fn test(host: bool, in_vm: bool, options: VmOptions) -> Result<bool> {
     Ok(totals.failed == 0)
 }
 
-fn print_vm_summary(results: &[TestResult]) {
+fn print_vm_summary(arch: Arch, results: &[TestResult]) {
     let mut suites: Vec<&str> = Vec::new();
     for result in results {
         if !suites.contains(&result.suite.as_str()) {
             suites.push(&result.suite);
         }
     }
-    println!("\nVM suites:");
+    println!("\nVM suites, {}:", arch.name());
     for suite in suites {
         let own: Vec<TestResult> = results
             .iter()

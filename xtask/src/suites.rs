@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use crate::kernel::Variant;
+use crate::kernel::{Arch, Variant};
 use crate::report::Format;
 
 #[derive(Debug, Clone)]
@@ -73,9 +73,25 @@ pub enum GuestStep {
     },
 }
 
+/// Physical memory a plan reserves at boot for the heap module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// A range the kernel neither maps nor manages (a carveout): `memmap=SIZE$BASE` on x86, a
+    /// `no-map` reserved-memory node in the device tree on arm64, as on a phone.
+    NoMap {
+        name: &'static str,
+        base: u64,
+        size: u64,
+    },
+    /// A named CMA area: a reusable `shared-dma-pool` node in the device tree (arm64 only; x86
+    /// has just the default area).
+    Cma { name: &'static str, size: u64 },
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: &'static str,
+    pub arch: Arch,
     /// The kernel it boots: the checked one, or the one without debugging options for benchmarks.
     pub kernel: Variant,
     pub programs: Vec<Program>,
@@ -85,6 +101,7 @@ pub struct Plan {
     pub steps: Vec<GuestStep>,
     /// Extra kernel command-line arguments.
     pub kernel_args: Vec<String>,
+    pub reservations: Vec<Reservation>,
     pub timeout: Duration,
 }
 
@@ -178,19 +195,58 @@ fn heaps_kmod() -> KernelModule {
     }
 }
 
-/// The test bed keeps the kernel's built-in `system` heap, so the module loads under other names.
-/// The carveout heap takes the range that `HEAPS_KMOD_CARVEOUT_ARG` reserves at boot.
-const HEAPS_KMOD_INSMOD: &str = "insmod /lib/modules/dmaheap_heaps.ko \
-     system_name=kmod-system system_uncached_name=kmod-system-uncached \
-     cma_heaps=kmod-cma:default,kmod-cma-uncached:default:uncached \
-     carveout_heaps=kmod-carveout:0x30000000:64M";
+/// The carveout range each architecture's VM reserves at boot (64 MiB at 768 MiB on x86; near
+/// the top of the 2 GiB that qemu's arm64 `virt` machine maps at 1 GiB).
+fn carveout(arch: Arch) -> Reservation {
+    let base = match arch {
+        Arch::X86_64 => 0x3000_0000,
+        Arch::Arm64 => 0xb000_0000,
+    };
+    Reservation::NoMap {
+        name: "dmaheap-carveout",
+        base,
+        size: 64 << 20,
+    }
+}
 
-/// Kernel argument reserving the carveout heap's physical range (64 MiB at 768 MiB).
-const HEAPS_KMOD_CARVEOUT_ARG: &str = "memmap=64M$0x30000000";
+/// A CMA area of its own on arm64, declared in the device tree the way a phone declares its
+/// camera or video CMA areas; x86 can only offer the default area.
+const NAMED_CMA_AREA: &str = "dmaheap-cma";
+
+fn reservations(arch: Arch) -> Vec<Reservation> {
+    let mut all = vec![carveout(arch)];
+    if arch == Arch::Arm64 {
+        all.push(Reservation::Cma {
+            name: NAMED_CMA_AREA,
+            size: 64 << 20,
+        });
+    }
+    all
+}
+
+/// The test bed keeps the kernel's built-in `system` heap, so the module loads under other names.
+/// The carveout heap takes the range `carveout()` reserves at boot; on arm64 the uncached CMA
+/// heap takes the device tree's named area, so that lookup by name is exercised.
+fn heaps_kmod_insmod(arch: Arch) -> String {
+    let Reservation::NoMap { base, size, .. } = carveout(arch) else {
+        unreachable!("carveout() is a no-map range")
+    };
+    let uncached_cma_area = match arch {
+        Arch::X86_64 => "default",
+        Arch::Arm64 => NAMED_CMA_AREA,
+    };
+    format!(
+        "insmod /lib/modules/dmaheap_heaps.ko \
+         system_name=kmod-system system_uncached_name=kmod-system-uncached \
+         cma_heaps=kmod-cma:default,kmod-cma-uncached:{uncached_cma_area}:uncached \
+         carveout_heaps=kmod-carveout:{base:#x}:{}M",
+        size >> 20
+    )
+}
 
 /// Loads the heap module: first under its GKI default names, which must fail cleanly because
 /// `system` is taken, then under the test-bed names.
-fn heaps_kmod_load() -> Vec<GuestStep> {
+fn heaps_kmod_load(arch: Arch) -> Vec<GuestStep> {
     vec![
         check(
             "heaps-kmod",
@@ -203,8 +259,9 @@ fn heaps_kmod_load() -> Vec<GuestStep> {
             "heaps-kmod",
             "module loads and registers kmod-system, kmod-system-uncached, kmod-cma, kmod-cma-uncached, kmod-carveout",
             &format!(
-                "{HEAPS_KMOD_INSMOD} && for h in kmod-system kmod-system-uncached kmod-cma kmod-cma-uncached kmod-carveout; do \
-                 test -c /dev/dma_heap/$h && test -d /sys/kernel/dmaheap_heaps/$h || exit 1; done"
+                "{} && for h in kmod-system kmod-system-uncached kmod-cma kmod-cma-uncached kmod-carveout; do \
+                 test -c /dev/dma_heap/$h && test -d /sys/kernel/dmaheap_heaps/$h || exit 1; done",
+                heaps_kmod_insmod(arch)
             ),
         ),
     ]
@@ -301,6 +358,7 @@ fn hal_checks() -> Vec<GuestStep> {
 /// and the allocator HAL's policy.
 fn stack_plan(
     name: &'static str,
+    arch: Arch,
     kernel: Variant,
     programs: Vec<Program>,
     steps: Vec<GuestStep>,
@@ -308,17 +366,19 @@ fn stack_plan(
 ) -> Plan {
     Plan {
         name,
+        arch,
         kernel,
         programs,
         modules: vec![heaps_kmod()],
         files: hal_files(),
         steps,
-        kernel_args: vec![HEAPS_KMOD_CARVEOUT_ARG.to_owned()],
+        kernel_args: Vec::new(),
+        reservations: reservations(arch),
         timeout,
     }
 }
 
-pub fn test_plan() -> Plan {
+pub fn test_plan(arch: Arch) -> Plan {
     let mut steps = vec![
         check(
             "testbed",
@@ -332,7 +392,7 @@ pub fn test_plan() -> Plan {
         ),
     ];
     // The module's heaps go in before the selftest, which then covers them too.
-    steps.extend(heaps_kmod_load());
+    steps.extend(heaps_kmod_load(arch));
     steps.push(suite(
         "kselftest-dmabuf-heaps",
         Format::Tap,
@@ -364,6 +424,7 @@ pub fn test_plan() -> Plan {
     });
     stack_plan(
         "test",
+        arch,
         Variant::Checked,
         programs,
         steps,
@@ -371,12 +432,12 @@ pub fn test_plan() -> Plan {
     )
 }
 
-pub fn demo_plan() -> Plan {
+pub fn demo_plan(arch: Arch) -> Plan {
     let mut steps = vec![show(
         "echo; echo \"kernel: $(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ {print $2/1024 \" MiB\"}' /proc/meminfo)\"; \
          echo \"built-in dma-buf heaps: $(ls /dev/dma_heap | tr '\\n' ' ')\"",
     )];
-    steps.extend(heaps_kmod_load());
+    steps.extend(heaps_kmod_load(arch));
     steps.push(show(
         "echo \"heap module: $(grep dmaheap_heaps /proc/modules | cut -d' ' -f1-3), statistics in /sys/kernel/dmaheap_heaps/\"; \
          echo \"dma-buf heaps now: $(ls /dev/dma_heap | tr '\\n' ' ')\"",
@@ -398,6 +459,7 @@ pub fn demo_plan() -> Plan {
     programs.extend(hal_programs());
     stack_plan(
         "demo",
+        arch,
         Variant::Checked,
         programs,
         steps,
@@ -407,8 +469,8 @@ pub fn demo_plan() -> Plan {
 
 /// `cargo xtask bench`: allocation latency of the module's cached system heap against the
 /// built-in `system` heap, cold and warm pools.
-pub fn bench_plan() -> Plan {
-    let mut steps = heaps_kmod_load();
+pub fn bench_plan(arch: Arch) -> Plan {
+    let mut steps = heaps_kmod_load(arch);
     steps.push(show("heaps-kmod-bench --builtin system --kmod kmod-system"));
     // The allocator HAL: the same heap through binder and the policy, against a direct ioctl.
     steps.extend(binder_setup());
@@ -429,6 +491,7 @@ pub fn bench_plan() -> Plan {
     programs.extend(hal_programs());
     stack_plan(
         "bench",
+        arch,
         Variant::Bench,
         programs,
         steps,

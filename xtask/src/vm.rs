@@ -8,12 +8,12 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
-use crate::kernel::Kernel;
+use crate::kernel::{Arch, Kernel};
 use crate::report::{self, Format, Outcome, TestResult};
-use crate::suites::Plan;
-use crate::{paths, progress};
+use crate::suites::{Plan, Reservation};
+use crate::{cmd, paths, progress};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VmOptions {
@@ -56,51 +56,54 @@ pub fn boot(
     options: VmOptions,
     echo: Echo,
 ) -> Result<VmRun> {
-    let console_log = paths::scratch().join(format!("console-{}.log", plan.name));
+    let arch = kernel.arch;
+    let console_log = paths::scratch().join(format!("console-{}-{}.log", plan.name, arch.name()));
     let mut log = File::create(&console_log)?;
-    let mut append = String::from("console=ttyS0 panic=-1 quiet");
+    let mut qemu = machine(arch, options)?;
+    let mut append = format!("console={} panic=-1 quiet", console(arch));
     for arg in &plan.kernel_args {
         append.push(' ');
         append.push_str(arg);
     }
-    let mut qemu = Command::new("qemu-system-x86_64");
-    if options.kvm {
-        qemu.args(["-accel", "kvm", "-cpu", "max"]);
-    } else {
-        qemu.args(["-accel", "tcg", "-cpu", "max"]);
+    match arch {
+        Arch::X86_64 => {
+            for reservation in &plan.reservations {
+                match reservation {
+                    Reservation::NoMap { base, size, .. } => {
+                        append.push_str(&format!(" memmap={}M${base:#x}", size >> 20));
+                    }
+                    Reservation::Cma { name, .. } => {
+                        bail!(
+                            "x86 has no named CMA areas (plan {} asks for {name})",
+                            plan.name
+                        )
+                    }
+                }
+            }
+        }
+        Arch::Arm64 => {
+            let dtb = device_tree(&mut machine(arch, options)?, plan)?;
+            qemu.arg("-dtb").arg(dtb);
+        }
     }
-    qemu.args([
-        "-m",
-        "2048",
-        "-smp",
-        "2",
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-monitor",
-        "none",
-        "-no-reboot",
-    ])
-    .arg("-kernel")
-    .arg(kernel.image())
-    .arg("-initrd")
-    .arg(initramfs)
-    .arg("-append")
-    .arg(&append)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    qemu.arg("-kernel")
+        .arg(kernel.image())
+        .arg("-initrd")
+        .arg(initramfs)
+        .arg("-append")
+        .arg(&append)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
 
     let step = progress::step(format!(
-        "VM '{}': qemu {} (timeout {}s)",
+        "VM '{}' {}: qemu {} (timeout {}s)",
         plan.name,
+        arch.name(),
         if options.kvm { "KVM" } else { "TCG" },
         plan.timeout.as_secs()
     ));
-    let mut child = qemu
-        .spawn()
-        .context("cannot start qemu-system-x86_64 (Debian package qemu-system-x86)")?;
+    let mut child = qemu.spawn().context("cannot start qemu")?;
     let (lines_tx, lines_rx) = mpsc::channel::<String>();
     for stream in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
@@ -149,6 +152,111 @@ pub fn boot(
         results,
         console_log,
     })
+}
+
+/// The guest's memory and CPUs, the same on every architecture.
+const GUEST_MEMORY_MIB: &str = "2048";
+const GUEST_CPUS: &str = "2";
+
+/// qemu for `arch`, with the machine, CPU, memory and console set, but no kernel yet.
+fn machine(arch: Arch, options: VmOptions) -> Result<Command> {
+    let mut qemu = match arch {
+        Arch::X86_64 => Command::new("qemu-system-x86_64"),
+        Arch::Arm64 => {
+            if options.kvm {
+                bail!("--kvm needs a host of the guest's architecture; arm64 guests run under TCG");
+            }
+            let mut qemu = Command::new("qemu-system-aarch64");
+            qemu.args(["-machine", "virt"]);
+            qemu
+        }
+    };
+    let accel = if options.kvm { "kvm" } else { "tcg" };
+    qemu.args(["-accel", accel, "-cpu", "max"]);
+    qemu.args([
+        "-m",
+        GUEST_MEMORY_MIB,
+        "-smp",
+        GUEST_CPUS,
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-monitor",
+        "none",
+        "-no-reboot",
+    ]);
+    Ok(qemu)
+}
+
+fn console(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "ttyS0",
+        Arch::Arm64 => "ttyAMA0",
+    }
+}
+
+/// The arm64 `virt` machine's own device tree (as qemu generates it for these options) with the
+/// plan's reservations added as `reserved-memory` nodes, the way a phone's device tree declares
+/// carveouts and CMA areas.
+fn device_tree(qemu: &mut Command, plan: &Plan) -> Result<PathBuf> {
+    let base = paths::scratch().join(format!("virt-{}", plan.name));
+    let dumped = base.with_extension("qemu.dtb");
+    cmd::run(
+        qemu.arg("-machine")
+            .arg(format!("dumpdtb={}", dumped.display()))
+            .stdout(Stdio::null()),
+    )
+    .context("qemu could not dump the virt machine's device tree")?;
+    let source = cmd::output(
+        Command::new("dtc")
+            .args(["-q", "-I", "dtb", "-O", "dts"])
+            .arg(&dumped),
+    )
+    .context("dtc (Debian package device-tree-compiler) could not read qemu's device tree")?;
+    let source = with_reservations(&source, &plan.reservations)?;
+    let dts = base.with_extension("dts");
+    std::fs::write(&dts, &source)?;
+    let dtb = base.with_extension("dtb");
+    cmd::run(
+        Command::new("dtc")
+            .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
+            .arg(&dtb)
+            .arg(&dts),
+    )?;
+    Ok(dtb)
+}
+
+/// Adds a `reserved-memory` node to a device-tree source whose root has `#address-cells` and
+/// `#size-cells` of 2 (qemu's `virt`).
+fn with_reservations(source: &str, reservations: &[Reservation]) -> Result<String> {
+    if source.contains("reserved-memory") {
+        bail!("qemu's device tree already has a reserved-memory node");
+    }
+    let cells = |v: u64| format!("{:#x} {:#x}", v >> 32, v & 0xffff_ffff);
+    let mut node = String::from(
+        "\treserved-memory {\n\t\t#address-cells = <0x02>;\n\t\t#size-cells = <0x02>;\n\t\tranges;\n",
+    );
+    for reservation in reservations {
+        match reservation {
+            Reservation::NoMap { name, base, size } => node.push_str(&format!(
+                "\t\t{name}@{base:x} {{\n\t\t\treg = <{} {}>;\n\t\t\tno-map;\n\t\t}};\n",
+                cells(*base),
+                cells(*size)
+            )),
+            Reservation::Cma { name, size } => node.push_str(&format!(
+                "\t\t{name} {{\n\t\t\tcompatible = \"shared-dma-pool\";\n\t\t\treusable;\n\t\t\tsize = <{}>;\n\t\t\talignment = <{}>;\n\t\t}};\n",
+                cells(*size),
+                cells(4 << 20)
+            )),
+        }
+    }
+    node.push_str("\t};\n");
+    // The root node's closing brace is the last one in the file.
+    let end = source
+        .rfind("};")
+        .context("the device-tree source has no root node")?;
+    Ok(format!("{}{node}{}", &source[..end], &source[end..]))
 }
 
 /// Follows the markers the guest's /init prints (see `guest::init_script`).
@@ -350,6 +458,35 @@ mod tests {
             .into_iter()
             .map(|r| (r.suite, r.name, r.outcome))
             .collect()
+    }
+
+    #[test]
+    fn reservations_become_reserved_memory_nodes_inside_the_root() {
+        let source = "/dts-v1/;\n\n/ {\n\t#address-cells = <0x02>;\n\tchosen {\n\t};\n};\n";
+        let out = with_reservations(
+            source,
+            &[
+                Reservation::NoMap {
+                    name: "carve",
+                    base: 0x1_b000_0000,
+                    size: 64 << 20,
+                },
+                Reservation::Cma {
+                    name: "area",
+                    size: 32 << 20,
+                },
+            ],
+        )
+        .unwrap();
+        assert!(out.contains(
+            "carve@1b0000000 {\n\t\t\treg = <0x1 0xb0000000 0x0 0x4000000>;\n\t\t\tno-map;"
+        ));
+        assert!(out.contains("area {\n\t\t\tcompatible = \"shared-dma-pool\";\n\t\t\treusable;\n\t\t\tsize = <0x0 0x2000000>;"));
+        assert!(
+            out.ends_with("\t};\n};\n"),
+            "the node must close inside the root: {out}"
+        );
+        assert!(with_reservations(&out, &[]).is_err());
     }
 
     #[test]
