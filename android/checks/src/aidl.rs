@@ -1,11 +1,31 @@
-//! A small parser for the subset of AIDL that stable (`@VintfStability`) interfaces use, and a
-//! dumper that writes a type the way `aidl --dumpapi` lays it out in an `aidl_api/` snapshot:
-//! user-defined types fully qualified, two-space indent, methods then fields then constants then
-//! nested types, annotations sorted, and only the `@hide`/`@deprecated` parts of comments kept.
+//! The AIDL side of the `aidl_api/` checks: reads an interface's `.aidl` files and writes each
+//! type the way `aidl --dumpapi` lays it out in a snapshot (user-defined types fully qualified,
+//! one member per line, methods then fields then constants then nested types, annotations
+//! sorted, and only the `@hide`/`@deprecated` parts of comments kept).
 //!
-//! It is not the AOSP compiler. It exists so that CI, which cannot run Soong, can still tell
-//! whether the `aidl_api/` snapshots describe the same interface as the sources. Anything it does
-//! not understand is an error that names the file and line, never a silent pass.
+//! **rsbinder-aidl decides what valid AIDL is.** Every file first goes through
+//! [`rsbinder_aidl::parse_document`], the parser of the compiler the `aidl` crate builds with, so
+//! these checks never accept a file the build rejects, and a syntax error comes with
+//! rsbinder-aidl's own message and line.
+//!
+//! What rsbinder-aidl 0.12 cannot hand to another crate, this module reads itself from the file
+//! rsbinder-aidl has just accepted (README, "Why the snapshot dumper reads AIDL itself"):
+//! - its AST types (`Declaration`, `InterfaceDecl`, `MethodDecl`, `EnumDecl`, ...) live in a
+//!   private module: another crate cannot `match` on a declaration's kind, so an interface's
+//!   methods and an enum's enumerators are out of reach (the doctest below fails to compile);
+//! - it drops what a dump must keep: `@hide` comments, the licence above `package`, constants as
+//!   written (`0x10` and `16` parse to the same value) and annotation parameters (private fields).
+//!
+//! ```compile_fail,E0603
+//! let ctx = rsbinder_aidl::SourceContext::new("p/I.aidl", "package p; interface I { void f(); }");
+//! let doc = rsbinder_aidl::parse_document(&ctx).unwrap();
+//! if let rsbinder_aidl::parser::Declaration::Interface(i) = &doc.decls[0] {
+//!     assert_eq!(i.method_list.len(), 1);
+//! }
+//! ```
+//!
+//! Because rsbinder-aidl has checked the grammar, the reader below only has to follow it; a
+//! construct it still does not know is an error naming the file and line, never a silent pass.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -47,12 +67,13 @@ const BUILTIN_TYPES: &[&str] = &[
     "ParcelableHolder",
 ];
 
+/// The words that open a type declaration.
+const DECL_KEYWORDS: &[&str] = &["interface", "parcelable", "union", "enum"];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
-    Ident(String),
-    Int(String),
-    Str(String),
-    Char(String),
+    /// A name, keyword or literal, exactly as written.
+    Word(String),
     Punct(&'static str),
 }
 
@@ -60,7 +81,7 @@ enum Tok {
 struct Token {
     tok: Tok,
     line: usize,
-    /// Comments (raw text, `//` ones with their newline) between the previous token and this one.
+    /// Comments (raw text) between the previous token and this one.
     comments: Vec<String>,
 }
 
@@ -69,179 +90,67 @@ const PUNCTS: &[&str] = &[
     ",", "=", "@", ".", "+", "-", "*", "/", "%", "&", "|", "^", "~", "!", "?", ":",
 ];
 
-fn lex(file: &str, src: &str) -> Result<(Vec<Token>, Vec<String>), Error> {
+/// Splits an accepted file into tokens; only what rsbinder-aidl's grammar allows needs handling.
+fn lex(file: &str, src: &str) -> Result<Vec<Token>, Error> {
     let bytes = src.as_bytes();
-    let mut i = 0;
-    let mut line = 1;
+    let (mut i, mut line) = (0, 1);
     let mut out = Vec::new();
-    let mut pending: Vec<String> = Vec::new();
-    let err = |line: usize, message: String| Error {
-        file: file.to_owned(),
-        line,
-        message,
-    };
+    let mut pending = Vec::new();
     while i < bytes.len() {
         let c = bytes[i];
-        if c == b'\n' {
-            line += 1;
+        let start = i;
+        if c.is_ascii_whitespace() {
+            line += usize::from(c == b'\n');
             i += 1;
-        } else if c.is_ascii_whitespace() {
-            i += 1;
-        } else if src[i..].starts_with("//") {
-            let end = src[i..].find('\n').map(|n| i + n + 1).unwrap_or(src.len());
-            pending.push(src[i..end].to_owned());
-            if src[i..end].ends_with('\n') {
-                line += 1;
-            }
-            i = end;
-        } else if src[i..].starts_with("/*") {
-            let end = src[i + 2..]
-                .find("*/")
-                .map(|n| i + 2 + n + 2)
-                .ok_or_else(|| err(line, "unterminated comment".into()))?;
+            continue;
+        }
+        if src[i..].starts_with("//") || src[i..].starts_with("/*") {
+            let end = if src[i..].starts_with("//") {
+                src[i..].find('\n').map_or(src.len(), |n| i + n)
+            } else {
+                src[i + 2..].find("*/").map_or(src.len(), |n| i + 2 + n + 2)
+            };
             line += src[i..end].matches('\n').count();
             pending.push(src[i..end].to_owned());
             i = end;
-        } else if c.is_ascii_alphabetic() || c == b'_' {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
+            continue;
+        }
+        let tok = if c.is_ascii_alphanumeric() || c == b'_' {
+            // Names, keywords and numbers (`0x1F`, `1_000L`, `1.5e-3f`).
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || b"_.".contains(&bytes[i]))
+            {
+                let exponent_sign = c.is_ascii_digit()
+                    && matches!(bytes[i], b'e' | b'E')
+                    && !src[start..i].contains(['x', 'X'])
+                    && matches!(bytes.get(i + 1), Some(b'+' | b'-'));
+                i += if exponent_sign { 2 } else { 1 };
             }
-            out.push(Token {
-                tok: Tok::Ident(src[start..i].to_owned()),
-                line,
-                comments: std::mem::take(&mut pending),
-            });
-        } else if c.is_ascii_digit() {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'.') {
-                i += 1;
-            }
-            out.push(Token {
-                tok: Tok::Int(src[start..i].to_owned()),
-                line,
-                comments: std::mem::take(&mut pending),
-            });
+            Tok::Word(src[start..i].to_owned())
         } else if c == b'"' || c == b'\'' {
-            let start = i;
             i += 1;
             while i < bytes.len() && bytes[i] != c {
-                if bytes[i] == b'\\' {
-                    i += 1;
-                }
-                if i < bytes.len() && bytes[i] == b'\n' {
-                    return Err(err(line, "newline in a string literal".into()));
-                }
-                i += 1;
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
             }
-            if i >= bytes.len() {
-                return Err(err(line, "unterminated literal".into()));
-            }
-            i += 1;
-            let text = src[start..i].to_owned();
-            out.push(Token {
-                tok: if c == b'"' {
-                    Tok::Str(text)
-                } else {
-                    Tok::Char(text)
-                },
-                line,
-                comments: std::mem::take(&mut pending),
-            });
+            i = (i + 1).min(bytes.len());
+            Tok::Word(src[start..i].to_owned())
         } else if let Some(p) = PUNCTS.iter().find(|p| src[i..].starts_with(**p)) {
             i += p.len();
-            out.push(Token {
-                tok: Tok::Punct(p),
-                line,
-                comments: std::mem::take(&mut pending),
-            });
+            Tok::Punct(p)
         } else {
             let ch = src[i..].chars().next().unwrap_or('?');
-            return Err(err(line, format!("unexpected character {ch:?}")));
-        }
+            return Err(Error {
+                file: file.to_owned(),
+                line,
+                message: format!("unexpected character {ch:?}"),
+            });
+        };
+        out.push(Token {
+            tok,
+            line,
+            comments: std::mem::take(&mut pending),
+        });
     }
-    Ok((out, pending))
-}
-
-/// A constant expression as written (AIDL keeps the literal text in dumps).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConstExpr {
-    /// An integer, string, char, boolean or floating literal, exactly as written.
-    Literal(String),
-    /// A reference to another constant or enumerator: `[Type.]NAME`.
-    Ref(String),
-    Unary(&'static str, Box<ConstExpr>),
-    Binary(Box<ConstExpr>, &'static str, Box<ConstExpr>),
-    Array(Vec<ConstExpr>),
-}
-
-impl ConstExpr {
-    fn is_trivial(&self) -> bool {
-        match self {
-            ConstExpr::Literal(_) => true,
-            ConstExpr::Array(items) => items.iter().all(ConstExpr::is_trivial),
-            _ => false,
-        }
-    }
-
-    fn dump(&self, out: &mut String) {
-        match self {
-            ConstExpr::Literal(s) | ConstExpr::Ref(s) => out.push_str(s),
-            ConstExpr::Unary(op, v) => {
-                out.push('(');
-                out.push_str(op);
-                v.dump(out);
-                out.push(')');
-            }
-            ConstExpr::Binary(l, op, r) => {
-                out.push('(');
-                l.dump(out);
-                let _ = write!(out, " {op} ");
-                r.dump(out);
-                out.push(')');
-            }
-            ConstExpr::Array(items) => {
-                out.push('{');
-                for (n, item) in items.iter().enumerate() {
-                    if n > 0 {
-                        out.push_str(", ");
-                    }
-                    item.dump(out);
-                }
-                out.push('}');
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Annotation {
-    pub name: String,
-    pub params: BTreeMap<String, ConstExpr>,
-}
-
-impl Annotation {
-    fn dump(&self) -> String {
-        if self.params.is_empty() {
-            return format!("@{}", self.name);
-        }
-        let params: Vec<String> = self
-            .params
-            .iter()
-            .map(|(k, v)| {
-                let mut s = String::new();
-                v.dump(&mut s);
-                format!("{k}={s}")
-            })
-            .collect();
-        format!("@{}({})", self.name, params.join(", "))
-    }
-}
-
-fn dump_annotations(annotations: &[Annotation]) -> String {
-    let mut list: Vec<String> = annotations.iter().map(Annotation::dump).collect();
-    list.sort();
-    list.join(" ")
+    Ok(out)
 }
 
 /// What a comment says that a dump keeps.
@@ -253,28 +162,22 @@ pub struct Doc {
 
 impl Doc {
     fn from_comments(comments: &[String]) -> Doc {
-        let mut doc = Doc::default();
-        // Only the last comment before a declaration is its doc comment in AIDL, but @hide
-        // counts wherever it is; this mirrors that closely enough for dumps.
-        for c in comments {
-            if c.contains("@hide") {
-                doc.hidden = true;
-            }
+        // `@hide` counts in any comment before the declaration, `@deprecated` in the last one.
+        let deprecated = comments.last().and_then(|c| {
+            let rest = &c[c.find("@deprecated")? + "@deprecated".len()..];
+            let note: Vec<&str> = rest
+                .trim_end_matches("*/")
+                .lines()
+                .map(|l| l.trim().trim_start_matches('*').trim())
+                .take_while(|l| !l.starts_with('@'))
+                .filter(|l| !l.is_empty())
+                .collect();
+            Some(note.join(" "))
+        });
+        Doc {
+            hidden: comments.iter().any(|c| c.contains("@hide")),
+            deprecated,
         }
-        if let Some(c) = comments.last() {
-            if let Some(pos) = c.find("@deprecated") {
-                let rest = &c[pos + "@deprecated".len()..];
-                let rest = rest.trim_end_matches("*/");
-                let note: Vec<&str> = rest
-                    .lines()
-                    .map(|l| l.trim().trim_start_matches('*').trim())
-                    .take_while(|l| !l.starts_with('@'))
-                    .filter(|l| !l.is_empty())
-                    .collect();
-                doc.deprecated = Some(note.join(" "));
-            }
-        }
-        doc
     }
 
     fn dump(&self, out: &mut String, indent: &str) {
@@ -297,85 +200,63 @@ impl Doc {
     }
 }
 
+/// Annotations as dumped (`@Name` or `@Name(key=value, ...)` with keys sorted), in source order.
+pub type Annotations = Vec<String>;
+
+fn dump_annotations(annotations: &[String]) -> String {
+    let mut list = annotations.to_vec();
+    list.sort();
+    list.join(" ")
+}
+
 /// A type as written at a use site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeRef {
-    pub annotations: Vec<Annotation>,
-    /// As written; resolved to the fully qualified name by [`Document::resolve`].
+    pub annotations: Annotations,
+    /// As written; fully qualified once the unit is resolved.
     pub name: String,
     pub generics: Vec<TypeRef>,
-    /// `None`: not an array; `Some(vec![])`: `T[]`; `Some(dims)`: fixed-size `T[2][3]`.
-    pub array: Option<Vec<String>>,
+    /// `""`, `"[]"`, or fixed dimensions such as `"[2][3]"`.
+    pub array: String,
     line: usize,
 }
 
 impl TypeRef {
-    fn signature(&self) -> String {
-        let mut s = self.name.clone();
+    fn dump(&self) -> String {
+        let mut s = dump_annotations(&self.annotations);
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(&self.name);
         if !self.generics.is_empty() {
-            let args: Vec<String> = self.generics.iter().map(TypeRef::signature).collect();
+            let args: Vec<String> = self.generics.iter().map(TypeRef::dump).collect();
             let _ = write!(s, "<{}>", args.join(","));
         }
-        match &self.array {
-            None => {}
-            Some(dims) if dims.is_empty() => s.push_str("[]"),
-            Some(dims) => {
-                for d in dims {
-                    let _ = write!(s, "[{d}]");
-                }
-            }
-        }
-        s
+        s + &self.array
     }
-
-    fn dump(&self) -> String {
-        let annotations = dump_annotations(&self.annotations);
-        if annotations.is_empty() {
-            self.signature()
-        } else {
-            format!("{annotations} {}", self.signature())
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arg {
-    pub direction: Option<String>,
-    pub ty: TypeRef,
-    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Method {
     pub doc: Doc,
+    pub annotations: Annotations,
     pub oneway: bool,
     pub ret: TypeRef,
     pub name: String,
-    pub args: Vec<Arg>,
+    /// `(direction, type, name)`.
+    pub args: Vec<(Option<String>, TypeRef, String)>,
     pub id: Option<String>,
 }
 
+/// A field, constant or enumerator: enumerators have no type.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
+pub struct Member {
     pub doc: Doc,
-    pub ty: TypeRef,
+    pub annotations: Annotations,
+    pub ty: Option<TypeRef>,
     pub name: String,
-    pub default: Option<ConstExpr>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Constant {
-    pub doc: Doc,
-    pub ty: TypeRef,
-    pub name: String,
-    pub value: ConstExpr,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Enumerator {
-    pub doc: Doc,
-    pub name: String,
-    pub value: Option<ConstExpr>,
+    /// The value expression as written, in canonical spacing.
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,45 +282,41 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeDecl {
     pub doc: Doc,
-    pub annotations: Vec<Annotation>,
+    pub annotations: Annotations,
     pub kind: Kind,
     pub name: String,
     pub type_params: Vec<String>,
     pub methods: Vec<Method>,
-    pub fields: Vec<Field>,
-    pub constants: Vec<Constant>,
-    pub enumerators: Vec<Enumerator>,
+    pub fields: Vec<Member>,
+    pub constants: Vec<Member>,
+    pub enumerators: Vec<Member>,
     pub nested: Vec<TypeDecl>,
 }
 
-/// One parsed `.aidl` file.
+/// One read `.aidl` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
     pub path: PathBuf,
-    /// Comments before `package` (the licence), verbatim: a dump repeats them.
+    /// Comments before `package` (the licence), verbatim: a snapshot repeats them.
     pub header_comments: Vec<String>,
     pub package: String,
     pub imports: Vec<String>,
     pub types: Vec<TypeDecl>,
 }
 
-struct Parser<'a> {
+/// Follows rsbinder-aidl's grammar (`aidl.pest`) over a file it has accepted.
+struct Reader<'a> {
     file: &'a str,
     toks: Vec<Token>,
     pos: usize,
 }
 
-impl<'a> Parser<'a> {
+impl Reader<'_> {
     fn err<T>(&self, message: impl Into<String>) -> Result<T, Error> {
-        let line = self
-            .toks
-            .get(self.pos)
-            .or(self.toks.last())
-            .map(|t| t.line)
-            .unwrap_or(1);
+        let line = self.toks.get(self.pos).or(self.toks.last());
         Err(Error {
             file: self.file.to_owned(),
-            line,
+            line: line.map_or(1, |t| t.line),
             message: message.into(),
         })
     }
@@ -448,127 +325,109 @@ impl<'a> Parser<'a> {
         self.toks.get(self.pos).map(|t| &t.tok)
     }
 
-    fn peek_at(&self, n: usize) -> Option<&Tok> {
-        self.toks.get(self.pos + n).map(|t| &t.tok)
-    }
-
     fn comments_here(&self) -> &[String] {
-        self.toks
-            .get(self.pos)
-            .map(|t| t.comments.as_slice())
-            .unwrap_or(&[])
+        self.toks.get(self.pos).map_or(&[], |t| &t.comments)
     }
 
-    fn line(&self) -> usize {
-        self.toks.get(self.pos).map(|t| t.line).unwrap_or(0)
-    }
-
-    fn is_punct(&self, p: &str) -> bool {
-        matches!(self.peek(), Some(Tok::Punct(q)) if *q == p)
-    }
-
-    fn is_ident(&self, word: &str) -> bool {
-        matches!(self.peek(), Some(Tok::Ident(w)) if w == word)
-    }
-
-    fn eat_punct(&mut self, p: &str) -> bool {
-        if self.is_punct(p) {
-            self.pos += 1;
-            true
-        } else {
-            false
+    fn is(&self, text: &str) -> bool {
+        match self.peek() {
+            Some(Tok::Word(w)) => w == text,
+            Some(Tok::Punct(p)) => *p == text,
+            None => false,
         }
     }
 
-    fn expect_punct(&mut self, p: &str) -> Result<(), Error> {
-        if self.eat_punct(p) {
+    fn eat(&mut self, text: &str) -> bool {
+        let found = self.is(text);
+        self.pos += usize::from(found);
+        found
+    }
+
+    fn expect(&mut self, text: &str) -> Result<(), Error> {
+        if self.eat(text) {
             Ok(())
         } else {
-            self.err(format!("expected `{p}`, found {}", self.describe()))
+            self.err(format!("the dump reader expected `{text}` here"))
         }
     }
 
-    fn describe(&self) -> String {
+    fn word(&mut self) -> Result<String, Error> {
         match self.peek() {
-            None => "end of file".into(),
-            Some(Tok::Ident(s) | Tok::Int(s) | Tok::Str(s) | Tok::Char(s)) => format!("`{s}`"),
-            Some(Tok::Punct(p)) => format!("`{p}`"),
-        }
-    }
-
-    fn ident(&mut self) -> Result<String, Error> {
-        match self.peek() {
-            Some(Tok::Ident(s)) => {
-                let s = s.clone();
+            Some(Tok::Word(w)) => {
+                let w = w.clone();
                 self.pos += 1;
-                Ok(s)
+                Ok(w)
             }
-            _ => self.err(format!("expected a name, found {}", self.describe())),
+            _ => self.err("the dump reader expected a name here"),
         }
     }
 
+    /// `a.b.C`: rsbinder-aidl's `qualified_name` has no spaces, so neither has the dump.
     fn qualified(&mut self) -> Result<String, Error> {
-        let mut name = self.ident()?;
-        while self.is_punct(".") && matches!(self.peek_at(1), Some(Tok::Ident(_))) {
+        let mut name = self.word()?;
+        while self.is(".") {
             self.pos += 1;
             name.push('.');
-            name.push_str(&self.ident()?);
+            name.push_str(&self.word()?);
         }
         Ok(name)
     }
 
-    fn annotations(&mut self) -> Result<Vec<Annotation>, Error> {
+    fn annotations(&mut self) -> Result<Annotations, Error> {
         let mut list = Vec::new();
-        while self.eat_punct("@") {
-            let name = self.ident()?;
-            let mut params = BTreeMap::new();
-            if self.eat_punct("(") {
-                // `@A(x)` is short for `@A(value=x)`.
-                let named = matches!(self.peek(), Some(Tok::Ident(_)))
-                    && matches!(self.peek_at(1), Some(Tok::Punct("=")));
-                if !named && !self.is_punct(")") {
-                    params.insert("value".to_owned(), self.const_expr()?);
-                }
-                while named && !self.is_punct(")") {
-                    let key = self.ident()?;
-                    self.expect_punct("=")?;
-                    let value = self.const_expr()?;
-                    if params.insert(key.clone(), value).is_some() {
-                        return self.err(format!("annotation parameter `{key}` given twice"));
-                    }
-                    if !self.eat_punct(",") {
-                        break;
-                    }
-                }
-                self.expect_punct(")")?;
+        while self.eat("@") {
+            let name = self.word()?;
+            if !self.eat("(") {
+                list.push(format!("@{name}"));
+                continue;
             }
-            list.push(Annotation { name, params });
+            // `@A(x)` is short for `@A(value=x)`.
+            let named = matches!(self.toks.get(self.pos + 1), Some(t) if t.tok == Tok::Punct("="));
+            let mut params = BTreeMap::new();
+            if !named && !self.is(")") {
+                params.insert("value".to_owned(), self.const_expr(&[")"])?);
+            }
+            while named && !self.is(")") {
+                let key = self.word()?;
+                self.expect("=")?;
+                params.insert(key, self.const_expr(&[",", ")"])?);
+                self.eat(",");
+            }
+            self.expect(")")?;
+            let params: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            list.push(format!("@{name}({})", params.join(", ")));
         }
         Ok(list)
     }
 
     fn type_ref(&mut self) -> Result<TypeRef, Error> {
         let annotations = self.annotations()?;
-        let line = self.line();
+        let line = self.toks.get(self.pos).map_or(0, |t| t.line);
         let name = self.qualified()?;
         let mut generics = Vec::new();
-        if self.eat_punct("<") {
+        if self.eat("<") {
+            // `List<List<T>>` lexes its end as `>>`: split it into two closing brackets.
             loop {
                 generics.push(self.type_ref()?);
-                if !self.eat_punct(",") {
+                if !self.eat(",") {
                     break;
                 }
             }
-            self.expect_punct(">")?;
-        }
-        let mut array = None;
-        while self.eat_punct("[") {
-            let dims: &mut Vec<String> = array.get_or_insert_with(Vec::new);
-            if let Some(Tok::Int(n)) = self.peek() {
-                dims.push(n.clone());
-                self.pos += 1;
+            if self.is(">>") {
+                self.toks[self.pos].tok = Tok::Punct(">");
+            } else {
+                self.expect(">")?;
             }
-            self.expect_punct("]")?;
+        }
+        let mut array = String::new();
+        while self.eat("[") {
+            let size = if self.is("]") {
+                String::new()
+            } else {
+                self.const_expr(&["]"])?
+            };
+            self.expect("]")?;
+            let _ = write!(array, "[{size}]");
         }
         Ok(TypeRef {
             annotations,
@@ -579,103 +438,48 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn const_primary(&mut self) -> Result<ConstExpr, Error> {
-        match self.peek().cloned() {
-            Some(Tok::Int(s) | Tok::Str(s) | Tok::Char(s)) => {
-                self.pos += 1;
-                Ok(ConstExpr::Literal(s))
-            }
-            Some(Tok::Ident(s)) if s == "true" || s == "false" => {
-                self.pos += 1;
-                Ok(ConstExpr::Literal(s))
-            }
-            Some(Tok::Ident(_)) => Ok(ConstExpr::Ref(self.qualified()?)),
-            Some(Tok::Punct("(")) => {
-                self.pos += 1;
-                let e = self.const_expr()?;
-                self.expect_punct(")")?;
-                Ok(e)
-            }
-            Some(Tok::Punct("{")) => {
-                self.pos += 1;
-                let mut items = Vec::new();
-                while !self.is_punct("}") {
-                    items.push(self.const_expr()?);
-                    if !self.eat_punct(",") {
-                        break;
-                    }
-                }
-                self.expect_punct("}")?;
-                Ok(ConstExpr::Array(items))
-            }
-            Some(Tok::Punct(op @ ("-" | "+" | "~" | "!"))) => {
-                self.pos += 1;
-                Ok(ConstExpr::Unary(op, Box::new(self.const_primary()?)))
-            }
-            _ => self.err(format!("expected a constant, found {}", self.describe())),
-        }
-    }
-
-    fn const_expr(&mut self) -> Result<ConstExpr, Error> {
-        self.const_binary(0)
-    }
-
-    fn const_binary(&mut self, min_prec: u8) -> Result<ConstExpr, Error> {
-        const OPS: &[(&str, u8)] = &[
-            ("||", 1),
-            ("&&", 2),
-            ("|", 3),
-            ("^", 4),
-            ("&", 5),
-            ("==", 6),
-            ("!=", 6),
-            ("<", 7),
-            (">", 7),
-            ("<=", 7),
-            (">=", 7),
-            ("<<", 8),
-            (">>", 8),
-            ("+", 9),
-            ("-", 9),
-            ("*", 10),
-            ("/", 10),
-            ("%", 10),
-        ];
-        let mut left = self.const_primary()?;
-        while let Some(Tok::Punct(op)) = self.peek() {
-            let Some(&(op, prec)) = OPS.iter().find(|(o, _)| o == op) else {
-                break;
+    /// A constant expression, as written: the tokens up to one of `ends` outside brackets, in
+    /// canonical spacing, so layout changes are not API changes but any other change is.
+    fn const_expr(&mut self, ends: &[&str]) -> Result<String, Error> {
+        let mut tokens = Vec::new();
+        let mut depth = 0usize;
+        while let Some(tok) = self.peek() {
+            let text = match tok {
+                Tok::Word(w) => w.as_str(),
+                Tok::Punct(p) => p,
             };
-            if prec < min_prec {
+            if depth == 0 && ends.contains(&text) {
                 break;
             }
+            match text {
+                "(" | "{" => depth += 1,
+                ")" | "}" => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            tokens.push(tok.clone());
             self.pos += 1;
-            let right = self.const_binary(prec + 1)?;
-            left = ConstExpr::Binary(Box::new(left), op, Box::new(right));
         }
-        Ok(left)
+        if tokens.is_empty() {
+            return self.err("the dump reader expected a constant here");
+        }
+        Ok(canonical_expr(&tokens))
     }
 
     fn document(mut self, path: &Path) -> Result<Document, Error> {
         let header_comments = self.comments_here().to_vec();
-        if !self.is_ident("package") {
+        if !self.eat("package") {
             return self.err("a stable AIDL file must start with `package`");
         }
-        self.pos += 1;
         let package = self.qualified()?;
-        self.expect_punct(";")?;
+        self.expect(";")?;
         let mut imports = Vec::new();
-        while self.is_ident("import") {
-            self.pos += 1;
+        while self.eat("import") {
             imports.push(self.qualified()?);
-            self.expect_punct(";")?;
+            self.expect(";")?;
         }
         let mut types = Vec::new();
         while self.peek().is_some() {
             types.push(self.type_decl()?);
-        }
-        if types.is_empty() {
-            return self.err("no type declared");
         }
         Ok(Document {
             path: path.to_owned(),
@@ -689,38 +493,34 @@ impl<'a> Parser<'a> {
     fn type_decl(&mut self) -> Result<TypeDecl, Error> {
         let doc = Doc::from_comments(self.comments_here());
         let annotations = self.annotations()?;
-        let mut oneway = false;
-        if self.is_ident("oneway") {
-            oneway = true;
-            self.pos += 1;
-        }
-        let kind = match self.ident()?.as_str() {
+        let oneway = self.eat("oneway");
+        let kind = match self.word()?.as_str() {
             "interface" => Kind::Interface,
             "parcelable" => Kind::Parcelable,
             "union" => Kind::Union,
             "enum" => Kind::Enum,
             other => return self.err(format!("expected a type declaration, found `{other}`")),
         };
-        if oneway && kind != Kind::Interface {
-            return self.err("only an interface can be oneway");
-        }
-        let name = self.ident()?;
+        let name = self.word()?;
         let mut type_params = Vec::new();
-        if self.eat_punct("<") {
+        if self.eat("<") {
             loop {
-                type_params.push(self.ident()?);
-                if !self.eat_punct(",") {
+                let annotations = dump_annotations(&self.annotations()?);
+                let param = self.word()?;
+                type_params.push(format!("{annotations} {param}").trim_start().to_owned());
+                if !self.eat(",") {
                     break;
                 }
             }
-            self.expect_punct(">")?;
+            self.expect(">")?;
         }
-        if self.is_punct(";") {
+        if !self.is("{") {
             return self.err(format!(
-                "`{name}` is an unstructured parcelable, which a stable interface cannot use"
+                "`{name}` has no body: an unstructured parcelable or a forward declaration, \
+                 which a stable interface cannot use"
             ));
         }
-        self.expect_punct("{")?;
+        self.pos += 1;
         let mut decl = TypeDecl {
             doc,
             annotations,
@@ -733,173 +533,187 @@ impl<'a> Parser<'a> {
             enumerators: Vec::new(),
             nested: Vec::new(),
         };
-        if kind == Kind::Enum {
-            while !self.is_punct("}") {
-                let doc = Doc::from_comments(self.comments_here());
-                let name = self.ident()?;
-                let value = if self.eat_punct("=") {
-                    Some(self.const_expr()?)
-                } else {
-                    None
-                };
-                decl.enumerators.push(Enumerator { doc, name, value });
-                if !self.eat_punct(",") {
-                    break;
-                }
-            }
-            self.expect_punct("}")?;
-            return Ok(decl);
-        }
-        while !self.eat_punct("}") {
+        while !self.eat("}") {
             if self.peek().is_none() {
                 return self.err(format!("`{}` is not closed", decl.name));
             }
             let doc = Doc::from_comments(self.comments_here());
-            // Nested type?
-            let save = self.pos;
-            let _ = self.annotations()?;
-            let nested = matches!(self.peek(), Some(Tok::Ident(w)) if matches!(w.as_str(), "interface" | "parcelable" | "union" | "enum"));
-            self.pos = save;
-            if nested {
-                decl.nested.push(self.type_decl()?);
-                continue;
-            }
-            if self.is_ident("const") {
-                self.pos += 1;
-                let ty = self.type_ref()?;
-                let name = self.ident()?;
-                self.expect_punct("=")?;
-                let value = self.const_expr()?;
-                self.expect_punct(";")?;
-                decl.constants.push(Constant {
+            if kind == Kind::Enum {
+                let name = self.word()?;
+                let value = if self.eat("=") {
+                    Some(self.const_expr(&[",", "}"])?)
+                } else {
+                    None
+                };
+                self.eat(",");
+                decl.enumerators.push(Member {
                     doc,
-                    ty,
+                    annotations: Vec::new(),
+                    ty: None,
                     name,
                     value,
                 });
                 continue;
             }
-            let mut method_oneway = oneway;
-            if kind == Kind::Interface && self.is_ident("oneway") {
-                method_oneway = true;
-                self.pos += 1;
+            let start = self.pos;
+            let annotations = self.annotations()?;
+            if self.at_type_keyword() {
+                self.pos = start;
+                decl.nested.push(self.type_decl()?);
+                continue;
+            }
+            let constant = self.eat("const");
+            // A oneway interface makes every method oneway; AOSP's dump says so per method.
+            let method_oneway =
+                kind == Kind::Interface && !constant && (self.eat("oneway") || oneway);
+            if !constant && kind != Kind::Interface {
+                // A field: its annotations belong to its type (`variable_decl = type ...`).
+                self.pos = start;
             }
             let ty = self.type_ref()?;
-            let name = self.ident()?;
-            if kind == Kind::Interface {
-                self.expect_punct("(")?;
-                let mut args = Vec::new();
-                while !self.is_punct(")") {
-                    let save = self.pos;
-                    let _ = self.annotations()?;
-                    let direction = match self.peek() {
-                        Some(Tok::Ident(d)) if matches!(d.as_str(), "in" | "out" | "inout") => {
-                            Some(d.clone())
-                        }
-                        _ => None,
-                    };
-                    self.pos = save;
-                    let direction = if let Some(d) = direction {
-                        // Annotations may come before or after the direction.
-                        let before = self.annotations()?;
-                        self.pos += 1;
-                        let mut ty = self.type_ref()?;
-                        ty.annotations.extend(before);
-                        let name = self.ident()?;
-                        args.push(Arg {
-                            direction: Some(d),
-                            ty,
-                            name,
-                        });
-                        true
-                    } else {
-                        false
-                    };
-                    if !direction {
-                        let ty = self.type_ref()?;
-                        let name = self.ident()?;
-                        args.push(Arg {
-                            direction: None,
-                            ty,
-                            name,
-                        });
-                    }
-                    if !self.eat_punct(",") {
-                        break;
-                    }
-                }
-                self.expect_punct(")")?;
-                let id = if self.eat_punct("=") {
-                    match self.peek().cloned() {
-                        Some(Tok::Int(n)) => {
-                            self.pos += 1;
-                            Some(n)
-                        }
-                        _ => return self.err("expected a transaction id"),
-                    }
-                } else {
-                    None
-                };
-                self.expect_punct(";")?;
-                decl.methods.push(Method {
-                    doc,
-                    oneway: method_oneway,
-                    ret: ty,
-                    name,
-                    args,
-                    id,
-                });
+            let name = self.word()?;
+            if kind == Kind::Interface && !constant {
+                decl.methods
+                    .push(self.method_rest(doc, annotations, method_oneway, ty, name)?);
+                continue;
+            }
+            let value = if self.eat("=") {
+                Some(self.const_expr(&[";"])?)
             } else {
-                let default = if self.eat_punct("=") {
-                    Some(self.const_expr()?)
-                } else {
-                    None
-                };
-                self.expect_punct(";")?;
-                decl.fields.push(Field {
-                    doc,
-                    ty,
-                    name,
-                    default,
-                });
+                None
+            };
+            self.expect(";")?;
+            let member = Member {
+                doc,
+                annotations: if constant { annotations } else { Vec::new() },
+                ty: Some(ty),
+                name,
+                value,
+            };
+            if constant {
+                decl.constants.push(member);
+            } else {
+                decl.fields.push(member);
             }
         }
         Ok(decl)
     }
+
+    /// Whether a (nested) type declaration starts here: `oneway interface` does, `oneway void
+    /// f()` is a method.
+    fn at_type_keyword(&self) -> bool {
+        let next_is_interface = matches!(self.toks.get(self.pos + 1), Some(t) if t.tok == Tok::Word("interface".into()));
+        DECL_KEYWORDS.iter().any(|k| self.is(k)) || (self.is("oneway") && next_is_interface)
+    }
+
+    fn method_rest(
+        &mut self,
+        doc: Doc,
+        annotations: Annotations,
+        oneway: bool,
+        ret: TypeRef,
+        name: String,
+    ) -> Result<Method, Error> {
+        self.expect("(")?;
+        let mut args = Vec::new();
+        while !self.is(")") {
+            let direction = ["in", "out", "inout"]
+                .into_iter()
+                .find(|d| self.eat(d))
+                .map(str::to_owned);
+            let ty = self.type_ref()?;
+            args.push((direction, ty, self.word()?));
+            if !self.eat(",") {
+                break;
+            }
+        }
+        self.expect(")")?;
+        let id = if self.eat("=") {
+            Some(self.word()?)
+        } else {
+            None
+        };
+        self.expect(";")?;
+        Ok(Method {
+            doc,
+            annotations,
+            oneway,
+            ret,
+            name,
+            args,
+            id,
+        })
+    }
 }
 
-/// Parses one `.aidl` file's text. `path` is only used in messages and kept in the result.
+/// `a+b*( -c )` -> `a + b * (-c)`: one space around binary operators, none inside brackets,
+/// after a unary operator or before a comma.
+fn canonical_expr(tokens: &[Tok]) -> String {
+    let mut out = String::new();
+    // At the start, after an operator or an opening bracket, an operand comes next, so a
+    // `-`, `+`, `~` or `!` there is unary.
+    let mut operand_next = true;
+    let mut tight_after = true;
+    for tok in tokens {
+        let (text, is_punct) = match tok {
+            Tok::Word(w) => (w.as_str(), false),
+            Tok::Punct(p) => (*p, true),
+        };
+        let closing = matches!(text, ")" | "}" | ",");
+        if !tight_after && !closing {
+            out.push(' ');
+        }
+        out.push_str(text);
+        let unary = operand_next && matches!(text, "-" | "+" | "~" | "!");
+        tight_after = unary || matches!(text, "(" | "{");
+        operand_next = is_punct && !matches!(text, ")" | "}");
+    }
+    out
+}
+
+/// Where rsbinder-aidl puts a syntax error: its message and the line of its span.
+fn rsbinder_error(file: &str, src: &str, e: &rsbinder_aidl::AidlError) -> Error {
+    let (line, message) = match e {
+        rsbinder_aidl::AidlError::Parse(p) => {
+            let line = 1 + src[..p.span.offset().min(src.len())].matches('\n').count();
+            (line, format!("{e}: {}", p.message))
+        }
+        other => (0, other.to_string()),
+    };
+    Error {
+        file: file.to_owned(),
+        line,
+        message: format!("rejected by rsbinder-aidl's parser: {message}"),
+    }
+}
+
+/// Reads one `.aidl` file's text. `path` is only used in messages and kept in the result.
 pub fn parse(path: &Path, src: &str) -> Result<Document, Error> {
     let file = path.display().to_string();
-    let (toks, trailing) = lex(&file, src)?;
-    let _ = trailing;
-    Parser {
+    let ctx = rsbinder_aidl::SourceContext::new(file.clone(), src);
+    rsbinder_aidl::parse_document(&ctx).map_err(|e| rsbinder_error(&file, src, &e))?;
+    Reader {
         file: &file,
-        toks,
+        toks: lex(&file, src)?,
         pos: 0,
     }
     .document(path)
 }
 
-/// Parses every `*.aidl` file below `root` (sorted by path).
+/// Reads every `*.aidl` file below `root` (sorted by path).
 pub fn parse_tree(root: &Path) -> Result<Vec<Document>, Error> {
-    let mut files = Vec::new();
-    collect_aidl(root, &mut files).map_err(|e| Error {
-        file: root.display().to_string(),
+    let io_error = |f: &Path, e: std::io::Error| Error {
+        file: f.display().to_string(),
         line: 0,
         message: e.to_string(),
-    })?;
+    };
+    let mut files = Vec::new();
+    collect_aidl(root, &mut files).map_err(|e| io_error(root, e))?;
     files.sort();
-    let mut docs = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| Error {
-            file: f.display().to_string(),
-            line: 0,
-            message: e.to_string(),
-        })?;
-        docs.push(parse(&f, &text)?);
-    }
-    Ok(docs)
+    files
+        .iter()
+        .map(|f| parse(f, &std::fs::read_to_string(f).map_err(|e| io_error(f, e))?))
+        .collect()
 }
 
 /// Every `*.aidl` file below `dir`, recursively.
@@ -921,7 +735,7 @@ pub struct Unit {
 }
 
 impl Unit {
-    /// Parses `root` and resolves every type name; fails on names it cannot resolve.
+    /// Reads `root` and resolves every type name; fails on names it cannot resolve.
     pub fn load(root: &Path) -> Result<Unit, Error> {
         let mut unit = Unit {
             docs: parse_tree(root)?,
@@ -953,24 +767,22 @@ impl Unit {
         let declared = self.declared();
         for doc in &mut self.docs {
             let file = doc.path.display().to_string();
+            if let Some(imp) = doc.imports.iter().find(|i| !declared.contains(i)) {
+                return Err(Error {
+                    file,
+                    line: 0,
+                    message: format!(
+                        "import `{imp}` is not declared in this interface (imports of other \
+                         aidl_interface modules are not supported by this checker)"
+                    ),
+                });
+            }
             let ctx = Ctx {
                 file: &file,
                 package: &doc.package,
                 imports: &doc.imports,
                 declared: &declared,
             };
-            for imp in &doc.imports {
-                if !declared.contains(imp) {
-                    return Err(Error {
-                        file: file.clone(),
-                        line: 0,
-                        message: format!(
-                            "import `{imp}` is not declared in this interface (imports of other \
-                             aidl_interface modules are not supported by this checker)"
-                        ),
-                    });
-                }
-            }
             for t in &mut doc.types {
                 let scope = format!("{}.{}", doc.package, t.name);
                 resolve_decl(&ctx, &scope, t)?;
@@ -985,7 +797,7 @@ impl Unit {
         let mut out = BTreeMap::new();
         for d in &self.docs {
             for t in &d.types {
-                out.insert(format!("{}.{}", d.package, t.name), dump_type_body(d, t));
+                out.insert(format!("{}.{}", d.package, t.name), dump_type_body(t));
             }
         }
         out
@@ -1000,18 +812,19 @@ struct Ctx<'a> {
 }
 
 fn resolve_decl(ctx: &Ctx<'_>, scope: &str, t: &mut TypeDecl) -> Result<(), Error> {
-    let params = t.type_params.clone();
+    let params: Vec<String> = t
+        .type_params
+        .iter()
+        .filter_map(|p| p.rsplit(' ').next().map(str::to_owned))
+        .collect();
+    let member_types = t.fields.iter_mut().chain(&mut t.constants);
+    let mut types: Vec<&mut TypeRef> = member_types.filter_map(|m| m.ty.as_mut()).collect();
     for m in &mut t.methods {
-        resolve_type(ctx, scope, &params, &mut m.ret)?;
-        for a in &mut m.args {
-            resolve_type(ctx, scope, &params, &mut a.ty)?;
-        }
+        types.push(&mut m.ret);
+        types.extend(m.args.iter_mut().map(|a| &mut a.1));
     }
-    for f in &mut t.fields {
-        resolve_type(ctx, scope, &params, &mut f.ty)?;
-    }
-    for c in &mut t.constants {
-        resolve_type(ctx, scope, &params, &mut c.ty)?;
+    for ty in types {
+        resolve_type(ctx, scope, &params, ty)?;
     }
     for n in &mut t.nested {
         let inner = format!("{scope}.{}", n.name);
@@ -1069,8 +882,7 @@ fn resolve_type(
 /// The dump of one top-level type, without licence and banner: from its comments and
 /// annotations to the closing brace, as `aidl --dumpapi` writes it after the `package` line
 /// (two-space indent, one member per line: the canonical form the checks compare).
-pub fn dump_type_body(doc: &Document, t: &TypeDecl) -> String {
-    let _ = doc;
+pub fn dump_type_body(t: &TypeDecl) -> String {
     let mut out = String::new();
     dump_decl(&mut out, 0, t, "  ");
     out
@@ -1089,68 +901,64 @@ fn dump_decl(out: &mut String, depth: usize, t: &TypeDecl, unit: &str) {
         let _ = write!(out, "<{}>", t.type_params.join(", "));
     }
     out.push_str(" {\n");
-    if t.kind == Kind::Enum {
-        for e in &t.enumerators {
-            e.doc.dump(out, &inner);
-            let _ = write!(out, "{inner}{}", e.name);
-            if let Some(v) = &e.value {
-                out.push_str(" = ");
-                v.dump(out);
-            }
-            out.push_str(",\n");
-        }
+    for e in &t.enumerators {
+        e.doc.dump(out, &inner);
+        let value = e
+            .value
+            .as_ref()
+            .map(|v| format!(" = {v}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "{inner}{}{value},", e.name);
     }
     for m in &t.methods {
         m.doc.dump(out, &inner);
+        let mut prefix = dump_annotations(&m.annotations);
+        if !prefix.is_empty() {
+            prefix.push(' ');
+        }
+        if m.oneway {
+            prefix.push_str("oneway ");
+        }
         let args: Vec<String> = m
             .args
             .iter()
-            .map(|a| match &a.direction {
-                Some(d) => format!("{d} {} {}", a.ty.dump(), a.name),
-                None => format!("{} {}", a.ty.dump(), a.name),
+            .map(|(direction, ty, name)| match direction {
+                Some(d) => format!("{d} {} {name}", ty.dump()),
+                None => format!("{} {name}", ty.dump()),
             })
             .collect();
-        let _ = write!(
+        let id =
+            m.id.as_ref()
+                .map(|id| format!(" = {id}"))
+                .unwrap_or_default();
+        let _ = writeln!(
             out,
-            "{inner}{}{} {}({})",
-            if m.oneway { "oneway " } else { "" },
+            "{inner}{prefix}{} {}({}){id};",
             m.ret.dump(),
             m.name,
             args.join(", ")
         );
-        if let Some(id) = &m.id {
-            let _ = write!(out, " = {id}");
-        }
-        out.push_str(";\n");
     }
-    for f in &t.fields {
-        f.doc.dump(out, &inner);
-        let _ = write!(out, "{inner}{} {}", f.ty.dump(), f.name);
-        if let Some(v) = &f.default {
-            out.push_str(" = ");
-            dump_value(out, v);
+    for (keyword, members) in [("", &t.fields), ("const ", &t.constants)] {
+        for m in members {
+            m.doc.dump(out, &inner);
+            let mut annotations = dump_annotations(&m.annotations);
+            if !annotations.is_empty() {
+                annotations.push(' ');
+            }
+            let ty = m.ty.as_ref().map(TypeRef::dump).unwrap_or_default();
+            let value = m
+                .value
+                .as_ref()
+                .map(|v| format!(" = {v}"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "{inner}{annotations}{keyword}{ty} {}{value};", m.name);
         }
-        out.push_str(";\n");
-    }
-    for c in &t.constants {
-        c.doc.dump(out, &inner);
-        let _ = write!(out, "{inner}const {} {} = ", c.ty.dump(), c.name);
-        dump_value(out, &c.value);
-        out.push_str(";\n");
     }
     for n in &t.nested {
         dump_decl(out, depth + 1, n, unit);
     }
     let _ = writeln!(out, "{ind}}}");
-}
-
-fn dump_value(out: &mut String, v: &ConstExpr) {
-    v.dump(out);
-    if !v.is_trivial() {
-        // aidl appends the evaluated value as a comment; this checker does not evaluate, so it
-        // marks the expression instead. Both sides of a comparison are dumped the same way.
-        out.push_str(" /* expression */");
-    }
 }
 
 /// The text this project writes at the top of every snapshot file, after the source's licence.
@@ -1173,12 +981,8 @@ pub const SNAPSHOT_BANNER: &str = "\
 /// package line and the dumped type.
 pub fn snapshot_file(doc: &Document, t: &TypeDecl) -> String {
     let mut out = String::new();
-    let mut needs_newline = false;
     for c in &doc.header_comments {
         out.push_str(c);
-        needs_newline = !c.ends_with('\n');
-    }
-    if needs_newline {
         out.push('\n');
     }
     out.push_str(SNAPSHOT_BANNER);
@@ -1193,133 +997,4 @@ pub fn snapshot_path(package: &str, name: &str) -> PathBuf {
     let mut p: PathBuf = package.split('.').collect();
     p.push(format!("{name}.aidl"));
     p
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn unit(files: &[(&str, &str)]) -> Unit {
-        let mut docs = Vec::new();
-        for (path, src) in files {
-            docs.push(parse(Path::new(path), src).unwrap());
-        }
-        let mut u = Unit { docs };
-        u.resolve().unwrap();
-        u
-    }
-
-    #[test]
-    fn dump_layout_follows_dumpapi() {
-        let u = unit(&[
-            (
-                "a/b/IThing.aidl",
-                "/* licence */\npackage a.b;\nimport a.b.Item;\n/** Doc that is dropped. */\n\
-                 @VintfStability interface IThing {\n  const int LIMIT = 4;\n  /** @hide */\n  \
-                 @utf8InCpp String name(in Item item, int n);\n  oneway void poke(in Item[] items) = 7;\n}\n",
-            ),
-            (
-                "a/b/Item.aidl",
-                "package a.b;\n@VintfStability @JavaDerive(toString=true) parcelable Item {\n  \
-                 ParcelFileDescriptor fd;\n  long size = 4096;\n  @nullable Item next;\n}\n",
-            ),
-        ]);
-        let api = unit_api(&u);
-        assert_eq!(
-            api["a.b.IThing"],
-            "@VintfStability\ninterface IThing {\n  /* @hide */\n  @utf8InCpp String name(in a.b.Item item, int n);\n  \
-             oneway void poke(in a.b.Item[] items) = 7;\n  const int LIMIT = 4;\n}\n"
-        );
-        assert_eq!(
-            api["a.b.Item"],
-            "@JavaDerive(toString=true) @VintfStability\nparcelable Item {\n  ParcelFileDescriptor fd;\n  \
-             long size = 4096;\n  @nullable a.b.Item next;\n}\n"
-        );
-    }
-
-    fn unit_api(u: &Unit) -> BTreeMap<String, String> {
-        u.api()
-    }
-
-    #[test]
-    fn snapshot_keeps_licence_and_adds_banner() {
-        let u = unit(&[(
-            "p/E.aidl",
-            "// line licence\n/* block */\npackage p;\n@Backing(type=\"byte\") enum E { A = 1, B, }\n",
-        )]);
-        let d = &u.docs[0];
-        let text = snapshot_file(d, &d.types[0]);
-        assert!(text.starts_with("// line licence\n/* block */\n////"));
-        assert!(text
-            .ends_with("package p;\n@Backing(type=\"byte\")\nenum E {\n    A = 1,\n    B,\n}\n"));
-    }
-
-    #[test]
-    fn comments_and_formatting_do_not_change_the_api() {
-        let a = unit(&[("p/I.aidl", "package p; interface I { void f(int x); }")]);
-        let b = unit(&[(
-            "p/I.aidl",
-            "package p;\n// c\ninterface I {\n    /** text */\n    void f(\n        int x);\n}\n",
-        )]);
-        assert_eq!(a.api(), b.api());
-    }
-
-    #[test]
-    fn positional_annotation_value_is_value() {
-        let a = unit(&[(
-            "p/P.aidl",
-            "package p; @JavaSuppressLint({\"NewApi\"}) parcelable P {}",
-        )]);
-        let b = unit(&[(
-            "p/P.aidl",
-            "package p; @JavaSuppressLint(value={\"NewApi\"}) parcelable P {}",
-        )]);
-        assert_eq!(a.api(), b.api());
-        assert!(a.api()["p.P"].starts_with("@JavaSuppressLint(value={\"NewApi\"})\n"));
-    }
-
-    #[test]
-    fn deprecation_is_part_of_the_api() {
-        let a = unit(&[("p/I.aidl", "package p; interface I { void f(); }")]);
-        let b = unit(&[(
-            "p/I.aidl",
-            "package p; interface I { /** @deprecated use g */ void f(); }",
-        )]);
-        assert_ne!(a.api(), b.api());
-        assert!(b.api()["p.I"].contains("   * @deprecated use g\n"));
-    }
-
-    #[test]
-    fn unresolved_and_malformed_inputs_are_errors() {
-        let d = parse(
-            Path::new("p/I.aidl"),
-            "package p; interface I { Missing f(); }",
-        )
-        .unwrap();
-        let mut u = Unit { docs: vec![d] };
-        let e = u.resolve().unwrap_err();
-        assert!(e.message.contains("Missing"), "{e}");
-        let e = parse(
-            Path::new("p/I.aidl"),
-            "package p;\ninterface I {\n void f(;\n}",
-        )
-        .unwrap_err();
-        assert_eq!(e.line, 3, "{e}");
-        assert!(parse(Path::new("x.aidl"), "interface I {}").is_err());
-        assert!(parse(Path::new("x.aidl"), "package p; parcelable P;").is_err());
-    }
-
-    #[test]
-    fn nested_types_and_expressions() {
-        let u = unit(&[(
-            "p/P.aidl",
-            "package p; parcelable P { const int A = 1 << 2; Inner i; parcelable Inner { int x = -1; } }",
-        )]);
-        let api = u.api();
-        assert_eq!(
-            api["p.P"],
-            "parcelable P {\n  p.P.Inner i;\n  const int A = (1 << 2) /* expression */;\n  parcelable Inner {\n    \
-             int x = (-1) /* expression */;\n  }\n}\n"
-        );
-    }
 }

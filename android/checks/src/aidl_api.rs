@@ -202,6 +202,43 @@ pub fn write_snapshot(src_root: &Path, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a dumped member line declares a constant: `const int X = 1;`, annotated or not
+/// (`@JavaPassthrough(annotation="@Foo(1)") const int X = 1;`).
+fn is_constant(line: &str) -> bool {
+    let mut rest = line.trim_start();
+    while let Some(annotation) = rest.strip_prefix('@') {
+        let name_end = annotation
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(annotation.len());
+        rest = &annotation[name_end..];
+        if rest.starts_with('(') {
+            // Skip to the matching `)`, not counting brackets inside string literals.
+            let (mut depth, mut in_string, mut end) = (0usize, false, rest.len());
+            let mut chars = rest.char_indices();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' if in_string => {
+                        chars.next();
+                    }
+                    '"' => in_string = !in_string,
+                    '(' if !in_string => depth += 1,
+                    ')' if !in_string => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = i + 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            rest = &rest[end..];
+        }
+        rest = rest.trim_start();
+    }
+    rest.starts_with("const ")
+}
+
 /// Very small backward-compatibility check between two versions, after the rules of
 /// `aidl --checkapi=compatible`: types may be added but not removed; an interface may only append
 /// methods; a parcelable may only append fields; constants and enumerators may be added but not
@@ -222,7 +259,7 @@ pub fn compatibility_errors(
         let members = |lines: &[&'_ str]| -> Vec<String> {
             lines
                 .iter()
-                .filter(|l| l.starts_with("  ") && !l.trim_start().starts_with("const "))
+                .filter(|l| l.starts_with("  ") && !is_constant(l))
                 .map(|l| l.to_string())
                 .collect()
         };
@@ -233,10 +270,7 @@ pub fn compatibility_errors(
                 "type {name}: existing members changed, removed or reordered (only appending is compatible)"
             ));
         }
-        for l in old_lines
-            .iter()
-            .filter(|l| l.trim_start().starts_with("const "))
-        {
+        for l in old_lines.iter().filter(|l| is_constant(l)) {
             if !new_lines.contains(l) {
                 out.push(format!(
                     "type {name}: constant changed or removed: {}",
@@ -291,6 +325,14 @@ mod tests {
         );
         assert_eq!(compatibility_errors(&old, &changed).len(), 2);
         assert_eq!(compatibility_errors(&old, &BTreeMap::new()).len(), 1);
+        // An annotated constant is a constant: adding one between members is compatible.
+        let annotated = BTreeMap::from([(
+            "p.I".to_owned(),
+            "interface I {\n  @JavaPassthrough(annotation=\"@A(\\\")\\\")\") const int Z = 3;\n  \
+             void a();\n  const int X = 1;\n}\n"
+                .to_owned(),
+        )]);
+        assert_eq!(compatibility_errors(&old, &annotated), Vec::<String>::new());
     }
 }
 

@@ -57,7 +57,7 @@ fn manifest_fragment_names_what_the_service_registers() {
         .find(|t| t.name == names::INTERFACE)
         .expect("interface declared");
     assert_eq!(t.kind, Kind::Interface);
-    assert!(t.annotations.iter().any(|a| a.name == "VintfStability"));
+    assert!(t.annotations.iter().any(|a| a == "@VintfStability"));
 }
 
 #[test]
