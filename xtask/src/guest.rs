@@ -268,7 +268,7 @@ fn build_selftest(kernel: &Kernel, source: &str, name: &str) -> Result<PathBuf> 
 }
 
 /// Builds an out-of-tree module from a copy of its directory, so the repository stays clean.
-fn build_module(source_dir: &str, ko: &str, kernel: &Kernel) -> Result<PathBuf> {
+pub fn build_module(source_dir: &str, ko: &str, kernel: &Kernel) -> Result<PathBuf> {
     let tools = prereqs::ensure()?;
     let build = paths::scratch()
         .join(format!("modules-{}", kernel.arch.name()))

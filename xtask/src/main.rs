@@ -5,6 +5,7 @@ mod clean_room;
 mod cmd;
 mod guest;
 mod kernel;
+mod kmi;
 mod paths;
 mod prereqs;
 mod progress;
@@ -67,6 +68,13 @@ enum Task {
         /// The command to run inside, from the clone's root.
         #[arg(long, default_value = "cargo xtask test")]
         command: String,
+    },
+    /// Build the heap module for arm64 against the kernel without debugging options and compare
+    /// the kernel symbols it imports with heaps-kmod/kmi_symbols.txt (`--write`: regenerate that
+    /// file). `cargo xtask test` runs the comparison too.
+    KmiSymbols {
+        #[arg(long)]
+        write: bool,
     },
     /// Install prerequisites and build (or find cached) a test kernel; print its tree (KDIR).
     Kernel {
@@ -133,6 +141,8 @@ fn main() -> ExitCode {
         }
         Task::Bench { arch, vm } => bench(arch, vm.options()),
         Task::CleanRoom { command } => clean_room::run(&clean_room::Options { command }),
+        Task::KmiSymbols { write: true } => kmi::write().map(|()| true),
+        Task::KmiSymbols { write: false } => kmi::check(),
         Task::Kernel { bench, arch } => kernel::ensure(
             arch,
             if bench {
@@ -204,6 +214,17 @@ fn test(host: bool, arches: &[Arch], options: VmOptions) -> Result<bool> {
         let (host_totals, host_failures) = host_checks()?;
         totals.merge(host_totals);
         failures.extend(host_failures);
+    }
+    if arches.contains(&kmi::ARCH) {
+        let listed = kmi::check()?;
+        totals.add(if listed {
+            Outcome::Passed
+        } else {
+            Outcome::Failed
+        });
+        if !listed {
+            failures.push(format!("kmi: {} is stale", kmi::LIST));
+        }
     }
     let mut summaries = Vec::new();
     for &arch in arches {
