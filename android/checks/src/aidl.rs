@@ -406,13 +406,13 @@ impl Reader<'_> {
         let name = self.qualified()?;
         let mut generics = Vec::new();
         if self.eat("<") {
-            // `List<List<T>>` lexes its end as `>>`: split it into two closing brackets.
             loop {
                 generics.push(self.type_ref()?);
                 if !self.eat(",") {
                     break;
                 }
             }
+            // `List<List<T>>` ends in one `>>` token: the inner list takes half of it.
             if self.is(">>") {
                 self.toks[self.pos].tok = Tok::Punct(">");
             } else {
