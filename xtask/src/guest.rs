@@ -151,13 +151,12 @@ fn build_programs(programs: &[Program], kernel: &Kernel) -> Result<BTreeMap<Stri
     Ok(built)
 }
 
-/// Guest builds share one target directory in the cache, so dependencies are built once per
-/// machine rather than once per clone.
+/// Guest builds use a target directory in the cache (see `paths::guest_target`).
 fn guest_cargo(subcommand: &str, arch: Arch) -> Command {
     let mut cargo = Command::new(env_or("CARGO", "cargo"));
     cargo
         .current_dir(paths::repo())
-        .env("CARGO_TARGET_DIR", paths::cache().join("guest-target"))
+        .env("CARGO_TARGET_DIR", paths::guest_target())
         .args([
             subcommand,
             "--release",

@@ -62,3 +62,50 @@ pub fn lock_machine() -> anyhow::Result<std::fs::File> {
     }
     Ok(file)
 }
+
+/// How many checkouts' guest target directories the cache keeps.
+const GUEST_TARGETS_KEPT: usize = 4;
+
+/// The cargo target directory for guest programs of this checkout. It lives in the cache so a
+/// fresh clone at the same path (CI) finds its dependencies built; it is per checkout because
+/// cargo names workspace crates by their path inside the workspace and decides freshness by
+/// mtimes, so two checkouts sharing one directory would link each other's stale crates.
+pub fn guest_target() -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let root = cache().join("guest-target");
+    let digest = Sha256::digest(repo().as_os_str().as_encoded_bytes());
+    let key: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let dir = root.join(key);
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".last-used"))
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    let _ = std::fs::write(dir.join("checkout"), repo().as_os_str().as_encoded_bytes());
+    prune_guest_targets(&root, &dir);
+    dir
+}
+
+fn prune_guest_targets(root: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let mut others: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p != keep && p.is_dir())
+        .map(|p| {
+            let used = std::fs::metadata(p.join(".last-used"))
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            (used, p)
+        })
+        .collect();
+    others.sort();
+    let excess = (others.len() + 1).saturating_sub(GUEST_TARGETS_KEPT);
+    for (_, path) in others.into_iter().take(excess) {
+        let _ = std::fs::remove_dir_all(path);
+    }
+}
