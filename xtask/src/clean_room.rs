@@ -62,6 +62,7 @@ pub fn run(options: &Options) -> Result<bool> {
         }
     }
     let _ = fs::remove_file(root.join("etc/apt/sources.list"));
+    trust_host_certificate_authorities(&root)?;
     step.done(&format!("from {mirror}"));
 
     let step = progress::step("clean room: copy the rustup toolchain");
@@ -115,6 +116,30 @@ pub fn run(options: &Options) -> Result<bool> {
     ));
     print_inner_timings(&text, took);
     Ok(status.success())
+}
+
+/// Machines whose network passes through an inspecting proxy trust its CA through
+/// `/usr/local/share/ca-certificates`; a fresh machine on that network has the same trust, so the
+/// clean room gets it too (it is the network's, not something the commands should install).
+fn trust_host_certificate_authorities(root: &Path) -> Result<()> {
+    let local = Path::new("/usr/local/share/ca-certificates");
+    let Ok(entries) = fs::read_dir(local) else {
+        return Ok(());
+    };
+    let target = root.join("usr/local/share/ca-certificates");
+    fs::create_dir_all(&target)?;
+    let mut copied = 0;
+    for entry in entries.flatten() {
+        if entry.path().extension().is_some_and(|e| e == "crt") {
+            fs::copy(entry.path(), target.join(entry.file_name()))
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+            copied += 1;
+        }
+    }
+    if copied > 0 {
+        cmd::run(&mut in_root(root, "update-ca-certificates >/dev/null"))?;
+    }
+    Ok(())
 }
 
 fn ensure_debootstrap() -> Result<()> {
