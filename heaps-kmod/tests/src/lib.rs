@@ -7,6 +7,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod importer;
+pub mod importer_tests;
+
 /// Where the module publishes one directory of statistics per heap.
 pub const STATS_DIR: &str = "/sys/kernel/dmaheap_heaps";
 /// The module's name as the kernel knows it.
@@ -204,74 +207,5 @@ impl Tap {
     pub fn finish(self) -> i32 {
         println!("1..{}", self.n);
         i32::from(self.failed > 0)
-    }
-}
-
-/// `struct drm_prime_handle`.
-#[repr(C)]
-#[derive(Default)]
-pub struct DrmPrimeHandle {
-    pub handle: u32,
-    pub flags: u32,
-    pub fd: i32,
-}
-
-/// `struct drm_gem_close`.
-#[repr(C)]
-#[derive(Default)]
-pub struct DrmGemClose {
-    pub handle: u32,
-    pub pad: u32,
-}
-
-nix::ioctl_readwrite!(drm_prime_fd_to_handle, b'd', 0x2e, DrmPrimeHandle);
-nix::ioctl_write_ptr!(drm_gem_close, b'd', 0x09, DrmGemClose);
-
-/// A DRM device that imports dma-bufs (vgem in the test VM): importing attaches and maps.
-pub struct Importer {
-    fd: OwnedFd,
-}
-
-impl Importer {
-    /// The first /dev/dri/card* that opens.
-    pub fn open() -> Option<Importer> {
-        let mut cards: Vec<_> = fs::read_dir("/dev/dri")
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("card"))
-            })
-            .collect();
-        cards.sort();
-        cards.into_iter().find_map(|p| {
-            nix::fcntl::open(
-                &p,
-                nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .ok()
-            .map(|fd| Importer { fd })
-        })
-    }
-
-    /// Imports a dma-buf (attach + map in the exporter); returns the GEM handle.
-    pub fn import(&self, buf: &impl std::os::fd::AsRawFd) -> Result<u32, nix::Error> {
-        let mut arg = DrmPrimeHandle {
-            fd: buf.as_raw_fd(),
-            ..Default::default()
-        };
-        // SAFETY: `self.fd` is an open DRM device; `arg` is a live drm_prime_handle.
-        unsafe { drm_prime_fd_to_handle(self.fd.as_raw_fd(), &mut arg) }?;
-        Ok(arg.handle)
-    }
-
-    /// Drops the import (detach happens when the GEM object goes).
-    pub fn close(&self, handle: u32) -> Result<(), nix::Error> {
-        let arg = DrmGemClose { handle, pad: 0 };
-        // SAFETY: `self.fd` is an open DRM device; `arg` is a live drm_gem_close.
-        unsafe { drm_gem_close(self.fd.as_raw_fd(), &arg) }?;
-        Ok(())
     }
 }

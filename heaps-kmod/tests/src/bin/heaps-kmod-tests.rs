@@ -227,37 +227,6 @@ fn mmap_offset(h: &KmodHeap) -> R {
     Ok(())
 }
 
-/// Imported by a device (vgem): attach + map in the module; CPU access brackets then sync the
-/// mapped attachment; data written by the CPU stays intact; the import goes away cleanly.
-fn imported(h: &KmodHeap, importer: &Importer) -> R {
-    let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
-    let buf = heap.allocate(MIB + PAGE).map_err(|e| e.to_string())?;
-    let handle = importer
-        .import(&buf.as_fd())
-        .map_err(|e| format!("import: {e}"))?;
-    let res = (|| -> R {
-        for round in 1..=3u8 {
-            fill(&buf, round)?;
-            buf.begin_cpu_access(CpuAccess::Read)
-                .map_err(|e| e.to_string())?;
-            let m = buf.map().map_err(|e| e.to_string())?;
-            let bad = m.find_byte_not_equal_to_wide(round);
-            buf.end_cpu_access(CpuAccess::Read)
-                .map_err(|e| e.to_string())?;
-            if let Some(off) = bad {
-                return Err(format!(
-                    "round {round}: byte {off} lost its value while imported"
-                ));
-            }
-        }
-        Ok(())
-    })();
-    importer
-        .close(handle)
-        .map_err(|e| format!("GEM close: {e}"))?;
-    res
-}
-
 fn stress(heaps: &[KmodHeap], secs: u64) -> R {
     let threads = 4;
     let stop = Arc::new(AtomicBool::new(false));
@@ -764,20 +733,7 @@ fn main() {
             watermark(h),
         );
     }
-    match Importer::open() {
-        Some(importer) => {
-            for h in &heaps {
-                tap.result(
-                    &format!("{}: imported by vgem, CPU access syncs", h.name),
-                    imported(h, &importer),
-                );
-            }
-        }
-        None => tap.result(
-            "imported by vgem, CPU access syncs",
-            Err("no vgem device (/dev/dri/card*): the test kernel needs CONFIG_DRM_VGEM".into()),
-        ),
-    }
+    importer_tests::run(&mut tap, &heaps);
     for h in heaps.iter().filter(|h| !h.contiguous) {
         tap.result(&format!("{}: pool limit respected", h.name), pool_limit(h));
     }
