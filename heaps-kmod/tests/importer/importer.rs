@@ -308,7 +308,8 @@ fn device_for<'a>(state: &'a State, args: &ImportArgs) -> Result<&'a Device> {
         return Err(EINVAL);
     }
     // A bidirectional mapping may be synced either way: there is no misuse to make.
-    if args.flags & FLAG_MISUSE_SYNC_DIRECTION != 0 && dir == b::dma_data_direction_DMA_BIDIRECTIONAL
+    if args.flags & FLAG_MISUSE_SYNC_DIRECTION != 0
+        && dir == b::dma_data_direction_DMA_BIDIRECTIONAL
     {
         return Err(EINVAL);
     }
