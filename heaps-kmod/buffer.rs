@@ -157,11 +157,6 @@ fn seg_limits(dev: *mut b::device) -> (usize, usize) {
 /// in the pages. Carveout entries get their DMA addresses when mapped (`op_map`).
 fn build_table(chunks: &[Chunk], dev: *mut b::device, table: &mut b::sg_table) -> Result {
     let (max_seg, boundary) = seg_limits(dev);
-    // Segments are whole pages: a device taking less than a page per segment cannot be served
-    // (the kernel's sg_alloc_table_from_pages_segment refuses such a limit too).
-    if max_seg < b::DMAHEAP_PAGE_SIZE {
-        return Err(EINVAL);
-    }
     let mut nents = 0usize;
     for_each_segment(chunks, max_seg, boundary, |_, _, _| nents += 1);
     let nents = u32::try_from(nents).map_err(|_| EINVAL)?;
