@@ -39,6 +39,11 @@ unsigned long dmaheap_page_to_pfn(struct page *page)
 	return page_to_pfn(page);
 }
 
+void *dmaheap_page_address(struct page *page)
+{
+	return page_address(page);
+}
+
 void dmaheap_clear_highpage(struct page *page)
 {
 	clear_highpage(page);

@@ -24,6 +24,7 @@ struct page *dmaheap_alloc_pages(gfp_t gfp, unsigned int order);
 struct page *dmaheap_nth_page(struct page *page, unsigned long n);
 unsigned long dmaheap_page_to_pfn(struct page *page);
 void dmaheap_clear_highpage(struct page *page);
+void *dmaheap_page_address(struct page *page);
 struct page *dmaheap_sg_page(struct scatterlist *sg);
 void dmaheap_sg_set_page(struct scatterlist *sg, struct page *page, unsigned int len,
 			 unsigned int offset);
