@@ -310,6 +310,66 @@ fn heaps_kmod_load(arch: Arch) -> Vec<GuestStep> {
     ]
 }
 
+/// The heap module's load-time guards, run before the suite's own load (`heaps_kmod_load_probed`):
+/// a heap name with '%' (the 6.12 dma-heap core uses the name as a format string) is refused
+/// before anything is registered, and loads that fail after everything was set up (the first
+/// heap's registration fails, through the module's `fail_heap_add` fault knob) give everything
+/// back: the carveout's range, sysfs and debugfs, the worker thread. Ten failed loads in a row
+/// let KASAN see a worker that exits before `kthread_stop`; kmemleak at the end of the plan sees
+/// anything left allocated.
+fn heaps_kmod_load_guards(arch: Arch) -> Vec<GuestStep> {
+    vec![
+        check(
+            "heaps-kmod",
+            "a heap name with '%' is refused before anything is registered",
+            "! insmod /lib/modules/dmaheap_heaps.ko system_name=kmod-%n system_uncached_name=kmod-x-uncached \
+             2>/dev/null && dmesg | grep -q \"invalid heap name 'kmod-%n'\" && \
+             ! test -e /sys/kernel/dmaheap_heaps && ! ls /dev/dma_heap | grep -q kmod-",
+        ),
+        check(
+            "heaps-kmod",
+            "ten loads that fail at the first registration leave nothing behind",
+            &format!(
+                "for i in 1 2 3 4 5 6 7 8 9 10; do ! {} fail_heap_add=kmod-system 2>/dev/null || exit 1; done; \
+                 test $(dmesg | grep -c \"fail_heap_add: failing the registration of 'kmod-system'\") -eq 10 && \
+                 ! test -e /sys/kernel/dmaheap_heaps && ! test -e /sys/kernel/debug/dmaheap_heaps && \
+                 ! grep -q 'dmaheap carveout' /proc/iomem && ! grep -q dmaheap_heaps /proc/modules && \
+                 ! ls /dev/dma_heap | grep -q kmod-",
+                heaps_kmod_insmod(arch)
+            ),
+        ),
+    ]
+}
+
+/// The suite's load: as `heaps_kmod_load`, plus one more CMA heap whose registration fails (the
+/// `fail_heap_add` knob) after others were registered: the module stays loaded with the others
+/// and frees that heap (kmemleak at the end of the plan would report it otherwise).
+fn heaps_kmod_load_probed(arch: Arch) -> Vec<GuestStep> {
+    let insmod = heaps_kmod_insmod(arch).replace(
+        "cma_heaps=kmod-cma:default,",
+        "cma_heaps=kmod-cma:default,kmod-cma-doomed:default,",
+    ) + " fail_heap_add=kmod-cma-doomed";
+    let mut steps = heaps_kmod_load(arch);
+    steps[1] = check(
+        "heaps-kmod",
+        "module loads and registers kmod-system, kmod-system-uncached, kmod-cma, kmod-cma-uncached, kmod-carveout",
+        &format!(
+            "{insmod} && for h in kmod-system kmod-system-uncached kmod-cma kmod-cma-uncached kmod-carveout; do \
+             test -c /dev/dma_heap/$h && test -d /sys/kernel/dmaheap_heaps/$h || exit 1; done"
+        ),
+    );
+    steps.push(check(
+        "heaps-kmod",
+        "a heap whose registration fails after others is not left behind",
+        "dmesg | grep -q \"registering heap 'kmod-cma-doomed' failed\" && \
+         ! test -e /dev/dma_heap/kmod-cma-doomed && ! test -e /sys/kernel/dmaheap_heaps/kmod-cma-doomed && \
+         ! test -e /sys/kernel/debug/dmaheap_heaps/kmod-cma-doomed",
+    ));
+    let mut all = heaps_kmod_load_guards(arch);
+    all.extend(steps);
+    all
+}
+
 /// Where the allocator HAL's policy goes in the guest (a device has it in /vendor/etc/dmaheap/).
 const HAL_POLICY: &str = "/etc/dmaheap/policy.toml";
 
@@ -442,7 +502,7 @@ pub fn test_plan(arch: Arch) -> Plan {
         ),
     ];
     // The module's heaps go in before the selftest, which then covers them too.
-    steps.extend(heaps_kmod_load(arch));
+    steps.extend(heaps_kmod_load_probed(arch));
     steps.push(test_importer_load());
     steps.push(suite(
         "kselftest-dmabuf-heaps",

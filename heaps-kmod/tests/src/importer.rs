@@ -54,9 +54,7 @@ pub const FLAG_FILL: u32 = 1 << 1;
 /// The importer syncs its mapping for the CPU with the other direction: a DMA-API mistake.
 pub const FLAG_MISUSE_SYNC_DIRECTION: u32 = 1 << 2;
 
-/// How far an import got.
-pub const STAGE_ATTACH: u32 = 3;
-pub const STAGE_MAP: u32 = 4;
+/// `stage` of an import that went through.
 pub const STAGE_DONE: u32 = 10;
 
 /// `struct dmaheap_test_import`.

@@ -108,27 +108,7 @@ fn import_once(
             errors_after - errors_before
         ));
     }
-    let p = page_size() as u32;
-    let report = match result {
-        Ok(report) => report,
-        // A limit below the page size cannot be met with whole pages: the heap refuses the
-        // attachment instead of handing the device segments it cannot take.
-        Err(e) if limit != 0 && limit < p => {
-            if e.errno == nix::Error::EINVAL && e.report.stage == STAGE_ATTACH {
-                return Ok(());
-            }
-            return Err(format!(
-                "a {limit}-byte limit with {p}-byte pages: expected EINVAL at attach, got {e}"
-            ));
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    if limit != 0 && limit < p {
-        return Err(format!(
-            "a {limit}-byte limit with {p}-byte pages was accepted ({} segments, longest {})",
-            report.nents, report.longest_segment
-        ));
-    }
+    let report = result.map_err(|e| e.to_string())?;
     if report.stage != STAGE_DONE || report.size != len as u64 || report.mapped_bytes != len as u64
     {
         return Err(format!(

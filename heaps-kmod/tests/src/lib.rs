@@ -12,6 +12,39 @@ pub mod importer_tests;
 
 /// Where the module publishes one directory of statistics per heap.
 pub const STATS_DIR: &str = "/sys/kernel/dmaheap_heaps";
+/// Where the module publishes one directory of debugging counters per heap (debugfs).
+pub const DEBUG_DIR: &str = "/sys/kernel/debug/dmaheap_heaps";
+
+/// The kernel's page size (4 KiB on x86_64; 4, 16 or 64 KiB on arm64).
+pub fn page_size() -> u64 {
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .and_then(|v| u64::try_from(v).ok())
+            .expect("sysconf(_SC_PAGESIZE)")
+    })
+}
+
+/// The block sizes of the system heaps' pools, largest first, and their statistics files:
+/// 1 MiB, 64 KiB and one page, whatever the page size (with 64 KiB pages the 64 KiB class is
+/// the page class).
+pub fn pool_classes() -> [(u64, &'static str); 3] {
+    [
+        (1 << 20, "pool_blocks_1mib"),
+        ((1u64 << 16).max(page_size()), "pool_blocks_64kib"),
+        (page_size(), "pool_blocks_page"),
+    ]
+}
+
+/// One debugfs counter of one heap (`u64::MAX` when unreadable, which no check accepts).
+pub fn debug_stat(heap: &str, file: &str) -> u64 {
+    fs::read_to_string(Path::new(DEBUG_DIR).join(heap).join(file))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(u64::MAX)
+}
 /// The module's name as the kernel knows it.
 pub const MODULE_NAME: &str = "dmaheap_heaps";
 
@@ -21,6 +54,8 @@ pub struct KmodHeap {
     pub name: String,
     pub uncached: bool,
     pub contiguous: bool,
+    /// A carveout heap (boot-reserved range, write-combined through the module's own mapping).
+    pub carveout: bool,
 }
 
 /// The module's heaps, sorted by name (empty if the module is not loaded).
@@ -32,6 +67,7 @@ pub fn kmod_heaps() -> Vec<KmodHeap> {
             heaps.push(KmodHeap {
                 uncached: stat(&name, "uncached") == 1,
                 contiguous: stat(&name, "contiguous") == 1,
+                carveout: stat(&name, "carveout") == 1,
                 name,
             });
         }
@@ -207,5 +243,74 @@ impl Tap {
     pub fn finish(self) -> i32 {
         println!("1..{}", self.n);
         i32::from(self.failed > 0)
+    }
+}
+
+/// `struct drm_prime_handle`.
+#[repr(C)]
+#[derive(Default)]
+pub struct DrmPrimeHandle {
+    pub handle: u32,
+    pub flags: u32,
+    pub fd: i32,
+}
+
+/// `struct drm_gem_close`.
+#[repr(C)]
+#[derive(Default)]
+pub struct DrmGemClose {
+    pub handle: u32,
+    pub pad: u32,
+}
+
+nix::ioctl_readwrite!(drm_prime_fd_to_handle, b'd', 0x2e, DrmPrimeHandle);
+nix::ioctl_write_ptr!(drm_gem_close, b'd', 0x09, DrmGemClose);
+
+/// A DRM device that imports dma-bufs (vgem in the test VM): importing attaches and maps.
+pub struct Importer {
+    fd: OwnedFd,
+}
+
+impl Importer {
+    /// The first /dev/dri/card* that opens.
+    pub fn open() -> Option<Importer> {
+        let mut cards: Vec<_> = fs::read_dir("/dev/dri")
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("card"))
+            })
+            .collect();
+        cards.sort();
+        cards.into_iter().find_map(|p| {
+            nix::fcntl::open(
+                &p,
+                nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ok()
+            .map(|fd| Importer { fd })
+        })
+    }
+
+    /// Imports a dma-buf (attach + map in the exporter); returns the GEM handle.
+    pub fn import(&self, buf: &impl std::os::fd::AsRawFd) -> Result<u32, nix::Error> {
+        let mut arg = DrmPrimeHandle {
+            fd: buf.as_raw_fd(),
+            ..Default::default()
+        };
+        // SAFETY: `self.fd` is an open DRM device; `arg` is a live drm_prime_handle.
+        unsafe { drm_prime_fd_to_handle(self.fd.as_raw_fd(), &mut arg) }?;
+        Ok(arg.handle)
+    }
+
+    /// Drops the import (detach happens when the GEM object goes).
+    pub fn close(&self, handle: u32) -> Result<(), nix::Error> {
+        let arg = DrmGemClose { handle, pad: 0 };
+        // SAFETY: `self.fd` is an open DRM device; `arg` is a live drm_gem_close.
+        unsafe { drm_gem_close(self.fd.as_raw_fd(), &arg) }?;
+        Ok(())
     }
 }

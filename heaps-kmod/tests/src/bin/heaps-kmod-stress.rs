@@ -563,17 +563,9 @@ impl Worker {
             limit,
             if fill { importer::FLAG_FILL } else { 0 },
         );
-        let sub_page = limit != 0 && u64::from(limit) < self.page;
         match self.importer.import(args) {
-            Ok(_) if !bad_limit && !sub_page => self.counts.add(Op::Import, true),
+            Ok(_) if !bad_limit => self.counts.add(Op::Import, true),
             Err(e) if bad_limit && e.errno == Errno::EINVAL => self.counts.add(Op::Import, false),
-            Err(e)
-                if sub_page
-                    && e.errno == Errno::EINVAL
-                    && e.report.stage == importer::STAGE_ATTACH =>
-            {
-                self.counts.add(Op::Import, false)
-            }
             Ok(r) => return Err(self.fail(format!("import {dir:?} limit {limit} accepted: {r:?}"))),
             Err(e) => return Err(self.fail(format!("import {dir:?} limit {limit}: {e}"))),
         }
