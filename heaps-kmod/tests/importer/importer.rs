@@ -17,7 +17,7 @@
 //!
 //! The pattern and the ioctl layout are shared with heaps-kmod/tests/src/importer.rs.
 
-use core::ffi::{c_long, c_uint, c_ulong, c_void};
+use kernel::ffi::{c_long, c_uint, c_ulong, c_void};
 use core::mem::size_of;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
