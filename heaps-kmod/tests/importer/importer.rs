@@ -17,11 +17,11 @@
 //!
 //! The pattern and the ioctl layout are shared with heaps-kmod/tests/src/importer.rs.
 
-use kernel::ffi::{c_long, c_uint, c_ulong, c_void};
 use core::mem::size_of;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::c_str;
+use kernel::ffi::{c_long, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::types::{AsBytes, FromBytes};
 use kernel::uaccess::UserSlice;
