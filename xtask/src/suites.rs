@@ -487,7 +487,7 @@ pub fn test_plan(arch: Arch) -> Plan {
         check(
             "testbed",
             "DMA-API debugging on, reporting every error",
-            "test \"$(cat /sys/kernel/debug/dma-api/disabled)\" = 0 && \
+            "test \"$(cat /sys/kernel/debug/dma-api/disabled)\" = N && \
              echo 1 > /sys/kernel/debug/dma-api/all_errors",
         ),
         check(

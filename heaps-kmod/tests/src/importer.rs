@@ -248,9 +248,15 @@ pub fn dma_api_error_count() -> Result<u64, String> {
 
 /// DMA-API debugging is on and has not switched itself off (it does on internal errors).
 pub fn dma_api_debug_active() -> Result<(), String> {
-    match dma_api_read("disabled")? {
-        0 => Ok(()),
-        _ => Err("DMA-API debugging disabled itself".into()),
+    let path = format!("{DMA_API_DIR}/disabled");
+    match fs::read_to_string(&path)
+        .map_err(|e| format!("{path}: {e}"))?
+        .trim()
+    {
+        "N" => Ok(()),
+        other => Err(format!(
+            "DMA-API debugging disabled itself ({path}: {other})"
+        )),
     }
 }
 

@@ -83,7 +83,8 @@ fn import_once(
     limit: u32,
     seeds: &mut u64,
 ) -> R {
-    let len = buf.len() as usize;
+    // The buffer is whole pages; `len()` is what was asked for.
+    let len = buf.len().div_ceil(page_size()) as usize * page_size() as usize;
     let mut map = WordMap::new(buf.as_fd(), len).map_err(|e| format!("mmap: {e}"))?;
     let check_seed = next_seed(seeds);
     sync(buf, CpuAccess::Write, true)?;
@@ -162,7 +163,7 @@ fn imports(tap: &mut Tap, importer: &TestImporter, subjects: &[Subject], seeds: 
                 let res = match &bufs {
                     Ok(bufs) => bufs.iter().try_for_each(|b| {
                         import_once(importer, b, dir, limit, seeds)
-                            .map_err(|e| format!("{} bytes: {e}", b.len()))
+                            .map_err(|e| format!("{} bytes asked for: {e}", b.len()))
                     }),
                     Err(e) => Err(e.clone()),
                 };

@@ -734,6 +734,42 @@ fn settle() {
     }
 }
 
+/// Free memory, counting the pages the per-CPU free lists hold (freed, but not in MemFree), and
+/// what the kernel holds for itself in ways that grow and shrink with any workload.
+#[derive(Debug)]
+struct MemFigures {
+    free_kib: i64,
+    held_kib: i64,
+    fields: Vec<(&'static str, u64)>,
+}
+
+impl MemFigures {
+    const HELD: [&'static str; 5] = [
+        "Slab:",
+        "PageTables:",
+        "KernelStack:",
+        "Percpu:",
+        "VmallocUsed:",
+    ];
+
+    fn now() -> MemFigures {
+        let page_kib = page_size() / 1024;
+        let pcp_pages: u64 = fs::read_to_string("/proc/zoneinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("count:"))
+            .filter_map(|v| v.trim().parse::<u64>().ok())
+            .sum();
+        let mut fields = vec![("MemFree:", mem_free_kib()), ("pcp", pcp_pages * page_kib)];
+        fields.extend(Self::HELD.iter().map(|f| (*f, meminfo(f))));
+        MemFigures {
+            free_kib: (fields[0].1 + fields[1].1) as i64,
+            held_kib: fields[2..].iter().map(|(_, v)| *v as i64).sum(),
+            fields,
+        }
+    }
+}
+
 fn arg(args: &[String], name: &str) -> Option<u64> {
     args.iter()
         .position(|a| a == name)
@@ -760,8 +796,7 @@ fn main() {
 
     let heaps = kmod_heaps();
     settle();
-    let free_before = mem_free_kib();
-    let slab_before = meminfo("Slab:");
+    let before = MemFigures::now();
     let entries_before = importer::dma_api_total_entries();
     let errors_before = importer::dma_api_error_count();
 
@@ -852,14 +887,17 @@ fn main() {
     tap.result("no page leaked: pools drained and MemFree back", {
         settle();
         let pools: u64 = heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum();
-        let free_after = mem_free_kib();
-        let slab_after = meminfo("Slab:");
+        let after = MemFigures::now();
         // DMA-API debugging keeps the pages it grew its entry pool with (an entry is < 256 bytes).
-        let debug_kib = importer::dma_api_total_entries().saturating_sub(entries_before) * 256 / 1024;
-        let missing = free_before as i64 - free_after as i64 - (slab_after as i64 - slab_before as i64) - debug_kib as i64;
-        println!(
-            "# MemFree {free_before} -> {free_after} KiB, Slab {slab_before} -> {slab_after} KiB, DMA-API debug entries +{debug_kib} KiB: {missing} KiB unaccounted"
-        );
+        let debug_kib =
+            importer::dma_api_total_entries().saturating_sub(entries_before) * 256 / 1024;
+        let missing = before.free_kib
+            - after.free_kib
+            - (after.held_kib - before.held_kib)
+            - debug_kib as i64;
+        println!("# before: {before:?}");
+        println!("# after:  {after:?}");
+        println!("# DMA-API debug entries +{debug_kib} KiB: {missing} KiB unaccounted");
         if pools != 0 {
             Err(format!("pools hold {pools} bytes after draining"))
         } else if missing > 4096 {
