@@ -895,8 +895,8 @@ fn main() {
             - after.free_kib
             - (after.held_kib - before.held_kib)
             - debug_kib as i64;
-        println!("# before: {before:?}");
-        println!("# after:  {after:?}");
+        println!("# before: {:?}", before.fields);
+        println!("# after:  {:?}", after.fields);
         println!("# DMA-API debug entries +{debug_kib} KiB: {missing} KiB unaccounted");
         if pools != 0 {
             Err(format!("pools hold {pools} bytes after draining"))
