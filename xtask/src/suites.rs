@@ -549,7 +549,8 @@ pub fn test_plan(arch: Arch) -> Plan {
         Variant::Checked,
         programs,
         steps,
-        Duration::from_secs(600),
+        // The importer matrix and the 60 s stress add about 3 minutes under TCG.
+        Duration::from_secs(900),
     );
     plan.modules.push(test_importer());
     plan

@@ -770,6 +770,11 @@ impl MemFigures {
     }
 }
 
+/// What free memory may differ by after the stress without a leak: in the checked kernel it
+/// moved by -2 to +7 MiB between runs (KASAN's shadow of lazily freed vmap areas, per-CPU lists).
+/// A leak of the module's pages per buffer would be hundreds of MiB over the stress's buffers.
+const LEAK_TOLERANCE_KIB: i64 = 8 * 1024;
+
 fn arg(args: &[String], name: &str) -> Option<u64> {
     args.iter()
         .position(|a| a == name)
@@ -900,7 +905,7 @@ fn main() {
         println!("# DMA-API debug entries +{debug_kib} KiB: {missing} KiB unaccounted");
         if pools != 0 {
             Err(format!("pools hold {pools} bytes after draining"))
-        } else if missing > 4096 {
+        } else if missing > LEAK_TOLERANCE_KIB {
             Err(format!("{missing} KiB of memory missing after the stress"))
         } else {
             Ok(())
