@@ -308,8 +308,8 @@ fn host_checks() -> Result<(Totals, Vec<String>)> {
         Command::new(&cargo).args(["fmt", "--all", "--", "--check"]),
     )?;
     // The kernel module is not a cargo crate: rustfmt it the way the kernel's `make
-    // rustfmtcheck` would, with the kernel's .rustfmt.toml (a copy in heaps-kmod/). The crate
-    // root reaches every module file through its `mod` items.
+    // rustfmtcheck` would, with the kernel's .rustfmt.toml (a copy in heaps-kmod/). Each crate
+    // root (the heap module, the test importer) reaches its module files through its `mod` items.
     gate(
         "rustfmt check of heaps-kmod (the kernel's .rustfmt.toml)",
         Command::new("rustfmt").args([
@@ -317,6 +317,7 @@ fn host_checks() -> Result<(Totals, Vec<String>)> {
             "--config-path",
             "heaps-kmod/.rustfmt.toml",
             "heaps-kmod/dmaheap_rs.rs",
+            "heaps-kmod/tests/importer/importer.rs",
         ]),
     )?;
     gate(
