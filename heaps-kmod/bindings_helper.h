@@ -5,6 +5,7 @@
  * carry a patch adding them, so the module generates its own bindings against the KDIR headers.
  */
 #include <linux/cma.h>
+#include <linux/debugfs.h>
 #include <linux/device.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
@@ -14,6 +15,7 @@
 #include <linux/genalloc.h>
 #include <linux/gfp.h>
 #include <linux/io.h>
+#include <linux/jiffies.h>
 #include <linux/ioport.h>
 #include <linux/iosys-map.h>
 #include <linux/kernfs.h>
@@ -43,6 +45,7 @@ const unsigned long DMAHEAP_SHRINK_STOP = SHRINK_STOP;
 const unsigned long DMAHEAP_SHRINK_EMPTY = SHRINK_EMPTY;
 const unsigned long DMAHEAP_DMA_ATTR_SKIP_CPU_SYNC = DMA_ATTR_SKIP_CPU_SYNC;
 const int DMAHEAP_NUMA_NO_NODE = NUMA_NO_NODE;
+const unsigned long DMAHEAP_HZ = HZ;
 const unsigned long DMAHEAP_IORESOURCE_SYSTEM_RAM = IORESOURCE_SYSTEM_RAM;
 #ifdef CONFIG_CMA_ALIGNMENT
 const unsigned int DMAHEAP_CMA_ALIGNMENT = CONFIG_CMA_ALIGNMENT;

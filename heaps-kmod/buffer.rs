@@ -14,6 +14,9 @@ use kernel::prelude::*;
 use kernel::sync::Mutex;
 use kernel::{new_mutex, pin_init};
 
+const PAGE_SIZE: usize = b::DMAHEAP_PAGE_SIZE as usize;
+const PAGE_SHIFT: u32 = b::DMAHEAP_PAGE_SHIFT;
+
 /// A physically contiguous block of a buffer.
 #[derive(Clone, Copy)]
 pub(crate) struct Chunk {
@@ -28,7 +31,7 @@ pub(crate) struct Chunk {
 
 impl Chunk {
     pub(crate) fn bytes(&self) -> usize {
-        self.npages << b::DMAHEAP_PAGE_SHIFT
+        self.npages << PAGE_SHIFT
     }
 
     /// Physical address of the block.
@@ -37,7 +40,7 @@ impl Chunk {
             self.phys
         } else {
             // SAFETY: plain computation on a page this buffer owns.
-            (unsafe { b::dmaheap_page_to_pfn(self.page) } as u64) << b::DMAHEAP_PAGE_SHIFT
+            (unsafe { b::dmaheap_page_to_pfn(self.page) } as u64) << PAGE_SHIFT
         }
     }
 }
@@ -53,11 +56,20 @@ pub(crate) struct Chunks {
 
 impl Chunks {
     const INLINE: usize = 4;
-    const EMPTY: Chunk = Chunk { page: ptr::null_mut(), phys: 0, order: 0, npages: 0 };
+    const EMPTY: Chunk = Chunk {
+        page: ptr::null_mut(),
+        phys: 0,
+        order: 0,
+        npages: 0,
+    };
 
     /// No blocks.
     pub(crate) const fn new() -> Chunks {
-        Chunks { inline: [Self::EMPTY; Self::INLINE], len: 0, spill: None }
+        Chunks {
+            inline: [Self::EMPTY; Self::INLINE],
+            len: 0,
+            spill: None,
+        }
     }
 
     /// Room for `n` blocks.
@@ -101,6 +113,9 @@ impl core::ops::Deref for Chunks {
 /// One importer's view of a buffer: its own copy of the scatter list, mapped for its device.
 struct Attachment {
     dev: *mut b::device,
+    /// The segment limits the table was split for at attach; mapping must use the same ones
+    /// (a device's limits may change between attach and map; the table has its entries).
+    limits: SegLimits,
     table: b::sg_table,
     mapped: bool,
     dir: b::dma_data_direction,
@@ -124,11 +139,34 @@ pub(crate) struct Buffer {
     pub(crate) next: *mut Buffer,
 }
 
-/// Splits the chunks into segments a device accepts: at most `max_seg` bytes (whole pages), not
-/// crossing a `boundary + 1` aligned boundary. Calls `f(chunk, byte_offset, len)` per segment.
-fn for_each_segment(chunks: &[Chunk], max_seg: usize, boundary: usize, mut f: impl FnMut(&Chunk, usize, usize)) {
-    let page_size = b::DMAHEAP_PAGE_SIZE;
-    let max_seg = (max_seg.min(u32::MAX as usize) & !(page_size - 1)).max(page_size);
+/// A device's DMA segment limits: longest segment in bytes, and the boundary mask no segment
+/// may cross.
+#[derive(Clone, Copy)]
+struct SegLimits {
+    max_seg: usize,
+    boundary: usize,
+}
+
+impl SegLimits {
+    /// The limits of an importer's device.
+    fn of(dev: *mut b::device) -> SegLimits {
+        // SAFETY: `dev` is the importer's live device.
+        unsafe {
+            SegLimits {
+                max_seg: b::dmaheap_dma_get_max_seg_size(dev) as usize,
+                boundary: b::dmaheap_dma_get_seg_boundary(dev),
+            }
+        }
+    }
+}
+
+/// Splits the chunks into segments a device accepts: at most `max_seg` bytes, not crossing a
+/// `boundary + 1` aligned boundary. Limits below the page size (a 4 KiB segment limit on a
+/// kernel with 16 KiB pages) give segments inside a page, with an offset. Calls
+/// `f(chunk, byte_offset, len)` per segment.
+fn for_each_segment(chunks: &[Chunk], limits: SegLimits, mut f: impl FnMut(&Chunk, usize, usize)) {
+    let max_seg = limits.max_seg.clamp(1, u32::MAX as usize);
+    let boundary = limits.boundary;
     for c in chunks {
         let phys = c.phys_addr() as usize;
         let total = c.bytes();
@@ -140,25 +178,18 @@ fn for_each_segment(chunks: &[Chunk], max_seg: usize, boundary: usize, mut f: im
             } else {
                 (boundary - (here & boundary)) + 1
             };
-            let len = (total - off).min(max_seg).min(to_boundary.max(page_size));
+            let len = (total - off).min(max_seg).min(to_boundary);
             f(c, off, len);
             off += len;
         }
     }
 }
 
-/// The segment limits of an importer's device.
-fn seg_limits(dev: *mut b::device) -> (usize, usize) {
-    // SAFETY: `dev` is the importer's live device.
-    unsafe { (b::dmaheap_dma_get_max_seg_size(dev) as usize, b::dmaheap_dma_get_seg_boundary(dev)) }
-}
-
-/// Allocates `table` with one entry per segment `dev` accepts and, for page-backed memory, fills
-/// in the pages. Carveout entries get their DMA addresses when mapped (`op_map`).
-fn build_table(chunks: &[Chunk], dev: *mut b::device, table: &mut b::sg_table) -> Result {
-    let (max_seg, boundary) = seg_limits(dev);
+/// Allocates `table` with one entry per segment `limits` allow and, for page-backed memory,
+/// fills in the pages. Carveout entries get their DMA addresses when mapped (`op_map`).
+fn build_table(chunks: &[Chunk], limits: SegLimits, table: &mut b::sg_table) -> Result {
     let mut nents = 0usize;
-    for_each_segment(chunks, max_seg, boundary, |_, _, _| nents += 1);
+    for_each_segment(chunks, limits, |_, _, _| nents += 1);
     let nents = u32::try_from(nents).map_err(|_| EINVAL)?;
     // SAFETY: `table` is a valid, empty `sg_table` owned by the caller.
     let ret = unsafe { b::sg_alloc_table(table, nents, b::DMAHEAP_GFP_KERNEL) };
@@ -166,13 +197,14 @@ fn build_table(chunks: &[Chunk], dev: *mut b::device, table: &mut b::sg_table) -
         return Err(ENOMEM);
     }
     let mut sg = table.sgl;
-    for_each_segment(chunks, max_seg, boundary, |c, off, len| {
+    for_each_segment(chunks, limits, |c, off, len| {
         // SAFETY: `sg_alloc_table` gave exactly `nents` entries and this closure runs `nents`
         // times, walking them in order; `off` bytes into the block are still inside it, and
         // `len <= max_seg <= u32::MAX`.
         unsafe {
             if !c.page.is_null() {
-                b::dmaheap_sg_set_page(sg, b::dmaheap_nth_page(c.page, off >> b::DMAHEAP_PAGE_SHIFT), len as u32, 0);
+                let page = b::dmaheap_nth_page(c.page, off >> PAGE_SHIFT);
+                b::dmaheap_sg_set_page(sg, page, len as u32, (off & (PAGE_SIZE - 1)) as u32);
             }
             sg = b::sg_next(sg);
         }
@@ -188,7 +220,7 @@ impl Buffer {
         len: usize,
         fd_flags: u32,
     ) -> Result<*mut b::dma_buf> {
-        if len == 0 || len & (b::DMAHEAP_PAGE_SIZE - 1) != 0 {
+        if len == 0 || len & (PAGE_SIZE - 1) != 0 {
             return Err(EINVAL);
         }
         let buf = KBox::pin_init(
@@ -196,7 +228,10 @@ impl Buffer {
                 heap,
                 len,
                 chunks: Chunks::new(),
-                inner <- new_mutex!(Inner { attachments: KVec::new(), vmap_cnt: 0, vaddr: ptr::null_mut() }, "dmaheap_buffer"),
+                inner <- new_mutex!(
+                    Inner { attachments: KVec::new(), vmap_cnt: 0, vaddr: ptr::null_mut() },
+                    "dmaheap_buffer"
+                ),
                 next: ptr::null_mut(),
             }),
             GFP_KERNEL,
@@ -263,7 +298,7 @@ impl Buffer {
             inner.vmap_cnt = 1;
             return Ok(inner.vaddr);
         }
-        let npages = self.len >> b::DMAHEAP_PAGE_SHIFT;
+        let npages = self.len >> PAGE_SHIFT;
         let mut pages: KVVec<*mut b::page> = KVVec::with_capacity(npages, GFP_KERNEL)?;
         for c in self.chunks.iter() {
             for i in 0..c.npages {
@@ -273,7 +308,12 @@ impl Buffer {
         }
         // SAFETY: `pages` holds `npages` valid pages owned by this buffer.
         let vaddr = unsafe {
-            b::vmap(pages.as_mut_ptr(), npages as u32, b::VM_MAP as _, b::dmaheap_page_kernel(self.heap.uncached))
+            b::vmap(
+                pages.as_mut_ptr(),
+                npages as u32,
+                b::VM_MAP as _,
+                b::dmaheap_page_kernel(self.heap.uncached),
+            )
         };
         if vaddr.is_null() {
             return Err(ENOMEM);
@@ -296,11 +336,21 @@ unsafe fn buffer<'a>(dmabuf: *mut b::dma_buf) -> &'a Buffer {
 /// # Safety
 /// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
 /// attachments made by `op_attach`), with the locking the core documents for this callback.
-unsafe extern "C" fn op_attach(dmabuf: *mut b::dma_buf, attachment: *mut b::dma_buf_attachment) -> c_int {
+unsafe extern "C" fn op_attach(
+    dmabuf: *mut b::dma_buf,
+    attachment: *mut b::dma_buf_attachment,
+) -> c_int {
     // SAFETY: the dma-buf core calls us with a live dma-buf of ours and a live attachment.
     let (buf, att) = unsafe { (buffer(dmabuf), &mut *attachment) };
+    let limits = SegLimits::of(att.dev);
     let a = match KBox::new(
-        Attachment { dev: att.dev, table: b::sg_table::default(), mapped: false, dir: b::dma_data_direction_DMA_NONE },
+        Attachment {
+            dev: att.dev,
+            limits,
+            table: b::sg_table::default(),
+            mapped: false,
+            dir: b::dma_data_direction_DMA_NONE,
+        },
         GFP_KERNEL,
     ) {
         Ok(a) => a,
@@ -308,7 +358,7 @@ unsafe extern "C" fn op_attach(dmabuf: *mut b::dma_buf, attachment: *mut b::dma_
     };
     let a = KBox::into_raw(a);
     // SAFETY: `a` was just allocated and is exclusively ours.
-    if let Err(e) = build_table(&buf.chunks, att.dev, unsafe { &mut (*a).table }) {
+    if let Err(e) = build_table(&buf.chunks, limits, unsafe { &mut (*a).table }) {
         // SAFETY: as above; the table was not allocated.
         drop(unsafe { KBox::from_raw(a) });
         return e.to_errno();
@@ -365,9 +415,17 @@ type FfiUlong = kernel::ffi::c_ulong;
 /// # Safety
 /// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
 /// attachments made by `op_attach`), with the locking the core documents for this callback.
-unsafe extern "C" fn op_map(attachment: *mut b::dma_buf_attachment, dir: b::dma_data_direction) -> *mut b::sg_table {
+unsafe extern "C" fn op_map(
+    attachment: *mut b::dma_buf_attachment,
+    dir: b::dma_data_direction,
+) -> *mut b::sg_table {
     // SAFETY: the core passes an attachment made by `op_attach` of a live dma-buf of ours.
-    let (buf, a) = unsafe { (buffer((*attachment).dmabuf), (*attachment).priv_ as *mut Attachment) };
+    let (buf, a) = unsafe {
+        (
+            buffer((*attachment).dmabuf),
+            (*attachment).priv_ as *mut Attachment,
+        )
+    };
     let _guard = buf.inner.lock();
     // SAFETY: `a` is live while attached; its fields are only changed under the buffer lock.
     let a = unsafe { &mut *a };
@@ -395,20 +453,31 @@ unsafe extern "C" fn op_map(attachment: *mut b::dma_buf_attachment, dir: b::dma_
 /// no `struct page`, so the table carries DMA addresses only (importers must not use
 /// `sg_page()`, which `CONFIG_DMABUF_DEBUG` enforces by mangling the page links).
 fn map_carveout(buf: &Buffer, a: &mut Attachment, dir: b::dma_data_direction) -> Result {
-    let (max_seg, boundary) = seg_limits(a.dev);
     let attrs = dma_attrs(buf);
     let mut sg = a.table.sgl;
     let mut mapped = 0usize;
     let mut failed = false;
     let dev = a.dev;
-    for_each_segment(&buf.chunks, max_seg, boundary, |c, off, len| {
+    // Without an IOMMU or DMA ops, `dma_map_resource` takes the address it is given as the bus
+    // address (it is meant for MMIO). Carveout memory is RAM: on a SoC whose `dma-ranges` offset
+    // RAM on the bus, the device must see `phys_to_dma()` of it, which we hand over instead.
+    // SAFETY: queries on the importer's live device.
+    let direct = unsafe { !b::dmaheap_use_dma_iommu(dev) && !b::dmaheap_has_dma_ops(dev) };
+    // The limits the table was sized with at attach: the same segments, the same count.
+    for_each_segment(&buf.chunks, a.limits, |c, off, len| {
         if failed {
             return;
         }
+        let phys = c.phys + off as u64;
         // SAFETY: maps a range of our carveout for the importer's device; `sg` walks the
         // entries `build_table` allocated for exactly these segments.
         unsafe {
-            let addr = b::dma_map_resource(dev, c.phys + off as u64, len, dir, attrs);
+            let addr = if direct {
+                b::dmaheap_phys_to_dma(dev, phys)
+            } else {
+                phys
+            };
+            let addr = b::dma_map_resource(dev, addr, len, dir, attrs);
             if b::dmaheap_dma_mapping_error(dev, addr) != 0 {
                 failed = true;
                 return;
@@ -434,7 +503,13 @@ fn unmap_resources(a: &mut Attachment, n: usize, attrs: FfiUlong) {
         // SAFETY: the first `n` entries hold mappings made by `map_carveout` for `a.dev` with
         // direction `a.dir`.
         unsafe {
-            b::dma_unmap_resource(a.dev, b::dmaheap_sg_dma_address(sg), b::dmaheap_sg_dma_len(sg) as usize, a.dir, attrs);
+            b::dma_unmap_resource(
+                a.dev,
+                b::dmaheap_sg_dma_address(sg),
+                b::dmaheap_sg_dma_len(sg) as usize,
+                a.dir,
+                attrs,
+            );
             sg = b::sg_next(sg);
         }
     }
@@ -451,7 +526,12 @@ unsafe extern "C" fn op_unmap(
     _dir: b::dma_data_direction,
 ) {
     // SAFETY: as in `op_map`.
-    let (buf, a) = unsafe { (buffer((*attachment).dmabuf), (*attachment).priv_ as *mut Attachment) };
+    let (buf, a) = unsafe {
+        (
+            buffer((*attachment).dmabuf),
+            (*attachment).priv_ as *mut Attachment,
+        )
+    };
     let _guard = buf.inner.lock();
     // SAFETY: as in `op_map`.
     let a = unsafe { &mut *a };
@@ -468,12 +548,34 @@ unsafe extern "C" fn op_unmap(
     a.mapped = false;
 }
 
+/// Calls `f` on `[vaddr, vaddr + len)` in pieces an `int` length can express: the kernel's vmap
+/// range maintenance takes an `int`, and a buffer may be 2 GiB or more.
+fn for_each_vmap_piece(vaddr: *mut c_void, len: usize, mut f: impl FnMut(*mut c_void, c_int)) {
+    const PIECE: usize = 1 << 30;
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(PIECE);
+        f(vaddr.wrapping_byte_add(off), n as c_int);
+        off += n;
+    }
+}
+
+/// Counts one sync of an attachment mapped with `dir` (indexed by `enum dma_data_direction`).
+fn count_sync(counters: &[core::sync::atomic::AtomicU64; 3], dir: b::dma_data_direction) {
+    if let Some(c) = counters.get(dir as usize) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// `dma_buf_ops.begin_cpu_access`.
 ///
 /// # Safety
 /// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
 /// attachments made by `op_attach`), with the locking the core documents for this callback.
-unsafe extern "C" fn op_begin_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_data_direction) -> c_int {
+unsafe extern "C" fn op_begin_cpu_access(
+    dmabuf: *mut b::dma_buf,
+    _dir: b::dma_data_direction,
+) -> c_int {
     // SAFETY: a live dma-buf of ours.
     let buf = unsafe { buffer(dmabuf) };
     if buf.heap.uncached {
@@ -482,8 +584,10 @@ unsafe extern "C" fn op_begin_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_d
     }
     let inner = buf.inner.lock();
     if inner.vmap_cnt > 0 {
-        // SAFETY: `vaddr` maps `len` bytes while `vmap_cnt > 0`.
-        unsafe { b::dmaheap_invalidate_kernel_vmap_range(inner.vaddr, buf.len as c_int) };
+        for_each_vmap_piece(inner.vaddr, buf.len, |p, n| {
+            // SAFETY: `[p, p + n)` lies in the `len` bytes `vaddr` maps while `vmap_cnt > 0`.
+            unsafe { b::dmaheap_invalidate_kernel_vmap_range(p, n) }
+        });
     }
     for &a in inner.attachments.iter() {
         // SAFETY: attachments in the list are live; fields are protected by the lock we hold.
@@ -491,6 +595,7 @@ unsafe extern "C" fn op_begin_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_d
         if a.mapped {
             // SAFETY: the table is mapped for `a.dev` with `a.dir`.
             unsafe { b::dmaheap_dma_sync_sgtable_for_cpu(a.dev, &mut a.table, a.dir) };
+            count_sync(&buf.heap.stats.syncs_for_cpu, a.dir);
         }
     }
     0
@@ -501,7 +606,10 @@ unsafe extern "C" fn op_begin_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_d
 /// # Safety
 /// Called only by the dma-buf core, on a dma-buf exported by `Buffer::create` (and its
 /// attachments made by `op_attach`), with the locking the core documents for this callback.
-unsafe extern "C" fn op_end_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_data_direction) -> c_int {
+unsafe extern "C" fn op_end_cpu_access(
+    dmabuf: *mut b::dma_buf,
+    _dir: b::dma_data_direction,
+) -> c_int {
     // SAFETY: a live dma-buf of ours.
     let buf = unsafe { buffer(dmabuf) };
     if buf.heap.uncached {
@@ -509,8 +617,10 @@ unsafe extern "C" fn op_end_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_dat
     }
     let inner = buf.inner.lock();
     if inner.vmap_cnt > 0 {
-        // SAFETY: as in `op_begin_cpu_access`.
-        unsafe { b::dmaheap_flush_kernel_vmap_range(inner.vaddr, buf.len as c_int) };
+        for_each_vmap_piece(inner.vaddr, buf.len, |p, n| {
+            // SAFETY: `[p, p + n)` lies in the `len` bytes `vaddr` maps while `vmap_cnt > 0`.
+            unsafe { b::dmaheap_flush_kernel_vmap_range(p, n) }
+        });
     }
     for &a in inner.attachments.iter() {
         // SAFETY: as in `op_begin_cpu_access`.
@@ -518,6 +628,7 @@ unsafe extern "C" fn op_end_cpu_access(dmabuf: *mut b::dma_buf, _dir: b::dma_dat
         if a.mapped {
             // SAFETY: the table is mapped for `a.dev` with `a.dir`.
             unsafe { b::dmaheap_dma_sync_sgtable_for_device(a.dev, &mut a.table, a.dir) };
+            count_sync(&buf.heap.stats.syncs_for_device, a.dir);
         }
     }
     0
@@ -536,7 +647,12 @@ unsafe extern "C" fn op_mmap(dmabuf: *mut b::dma_buf, vma: *mut b::vm_area_struc
         vma.vm_page_prot = unsafe { b::dmaheap_pgprot_writecombine(vma.vm_page_prot) };
     }
     // SAFETY: reading the bounds of the vma we were given.
-    let (start, end) = unsafe { (vma.__bindgen_anon_1.__bindgen_anon_1.vm_start, vma.__bindgen_anon_1.__bindgen_anon_1.vm_end) };
+    let (start, end) = unsafe {
+        (
+            vma.__bindgen_anon_1.__bindgen_anon_1.vm_start,
+            vma.__bindgen_anon_1.__bindgen_anon_1.vm_end,
+        )
+    };
     let mut skip = vma.vm_pgoff; // in pages
     let mut addr = start;
     for c in buf.chunks.iter() {
@@ -547,8 +663,8 @@ unsafe extern "C" fn op_mmap(dmabuf: *mut b::dma_buf, vma: *mut b::vm_area_struc
             skip -= c.npages;
             continue;
         }
-        let pfn = (c.phys_addr() >> b::DMAHEAP_PAGE_SHIFT) as usize + skip;
-        let size = ((c.npages - skip) << b::DMAHEAP_PAGE_SHIFT).min(end - addr);
+        let pfn = (c.phys_addr() >> PAGE_SHIFT) as usize + skip;
+        let size = ((c.npages - skip) << PAGE_SHIFT).min(end - addr);
         skip = 0;
         // SAFETY: maps pages this buffer owns into the vma, within its bounds; the dma-buf core
         // holds a reference on the dma-buf for as long as the vma exists.

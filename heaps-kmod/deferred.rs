@@ -17,6 +17,7 @@ use kernel::{new_condvar, new_spinlock, pin_init};
 struct FreeList {
     head: *mut Buffer,
     tail: *mut Buffer,
+    /// Set by `stop`: the worker stops taking buffers and waits for `kthread_stop`.
     stop: bool,
     /// The worker waits on the condition variable (as opposed to working or napping).
     idle: bool,
@@ -46,7 +47,10 @@ fn state() -> &'static Deferred {
 pub(crate) fn start() -> Result {
     let st = KBox::pin_init(
         pin_init!(Deferred {
-            list <- new_spinlock!(FreeList { head: ptr::null_mut(), tail: ptr::null_mut(), stop: false, idle: false }, "dmaheap_deferred"),
+            list <- new_spinlock!(
+                FreeList { head: ptr::null_mut(), tail: ptr::null_mut(), stop: false, idle: false },
+                "dmaheap_deferred"
+            ),
             cv <- new_condvar!("dmaheap_deferred_cv"),
         }),
         GFP_KERNEL,
@@ -57,7 +61,12 @@ pub(crate) fn start() -> Result {
     // SAFETY: `worker` matches the kthread function signature; the name is a plain string
     // without format directives.
     let task = unsafe {
-        b::kthread_create_on_node(Some(worker), ptr::null_mut(), b::DMAHEAP_NUMA_NO_NODE, c"dmaheap-free".as_ptr().cast())
+        b::kthread_create_on_node(
+            Some(worker),
+            ptr::null_mut(),
+            b::DMAHEAP_NUMA_NO_NODE,
+            c"dmaheap-free".as_ptr().cast(),
+        )
     };
     if errno::is_err(task) {
         STATE.store(ptr::null_mut(), Ordering::Release);
@@ -100,7 +109,10 @@ pub(crate) fn stop() {
 pub(crate) unsafe fn queue(buf: *mut Buffer) {
     // SAFETY: by the function's contract we own `buf`.
     let b = unsafe { &mut *buf };
-    b.heap.stats.deferred_bytes.fetch_add(b.len as u64, Ordering::Relaxed);
+    b.heap
+        .stats
+        .deferred_bytes
+        .fetch_add(b.len as u64, Ordering::Relaxed);
     b.next = ptr::null_mut();
     let st = state();
     let mut l = st.list.lock();
@@ -122,6 +134,49 @@ pub(crate) unsafe fn queue(buf: *mut Buffer) {
     }
 }
 
+/// Waits until `kthread_stop` was called for this thread. A kthread must not return before that:
+/// `kthread_stop` would wait on (or touch) a task that may already be gone.
+fn wait_for_kthread_stop() {
+    // SAFETY: called on the worker thread, which is a kthread.
+    while !unsafe { b::kthread_should_stop() } {
+        // SAFETY: plain sleep of the current (worker) thread, no locks held; polling avoids
+        // the lost wake-up a condition-variable wait could have against `kthread_stop`.
+        unsafe { b::schedule_timeout_interruptible(1) };
+    }
+}
+
+/// Frees released buffers that the worker has not processed yet, without zeroing or pooling
+/// (shrinker: memory is short). Returns the number of base pages freed; stops once `nr_pages`
+/// were freed.
+pub(crate) fn reclaim(nr_pages: usize) -> usize {
+    let st = state();
+    let mut freed = 0;
+    while freed < nr_pages {
+        let cur = {
+            let mut l = st.list.lock();
+            let cur = l.head;
+            if cur.is_null() {
+                break;
+            }
+            // SAFETY: the list owns `cur`; unlinking it under the lock makes it ours.
+            l.head = unsafe { (*cur).next };
+            if l.head.is_null() {
+                l.tail = ptr::null_mut();
+            }
+            cur
+        };
+        // SAFETY: `cur` is a released buffer nobody references; we took it off the list.
+        let (heap, len) = unsafe { ((*cur).heap, (*cur).len) };
+        // SAFETY: as above.
+        unsafe { Buffer::destroy(cur, false) };
+        heap.stats
+            .deferred_bytes
+            .fetch_sub(len as u64, Ordering::Relaxed);
+        freed += len >> b::DMAHEAP_PAGE_SHIFT;
+    }
+    freed
+}
+
 /// The worker thread.
 ///
 /// # Safety
@@ -133,6 +188,8 @@ unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
             let mut l = st.list.lock();
             loop {
                 if l.stop {
+                    drop(l);
+                    wait_for_kthread_stop();
                     return 0;
                 }
                 if !l.head.is_null() {
@@ -155,7 +212,9 @@ unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
             batch = next;
             // SAFETY: `cur` is a released buffer nobody references.
             unsafe { Buffer::destroy(cur, true) };
-            heap.stats.deferred_bytes.fetch_sub(len as u64, Ordering::Relaxed);
+            heap.stats
+                .deferred_bytes
+                .fetch_sub(len as u64, Ordering::Relaxed);
         }
         // Nap for a tick before looking again: buffers released meanwhile are taken in one go,
         // without waking us up one by one.

@@ -87,7 +87,14 @@ impl DmaDev {
         // SAFETY: `page` starts `bytes` bytes of memory owned by the caller; the device has a
         // 64-bit DMA mask.
         unsafe {
-            let addr = b::dma_map_page_attrs(self.0, page, 0, bytes, b::dma_data_direction_DMA_TO_DEVICE, 0);
+            let addr = b::dma_map_page_attrs(
+                self.0,
+                page,
+                0,
+                bytes,
+                b::dma_data_direction_DMA_TO_DEVICE,
+                0,
+            );
             if b::dmaheap_dma_mapping_error(self.0, addr) != 0 {
                 return false;
             }
@@ -109,7 +116,11 @@ fn heap_name_taken(name: &[u8; NAME_LEN]) -> bool {
             return false;
         }
         let mut node = (*(*kk).sd).parent;
-        let path: [*const u8; 3] = [c"class".as_ptr().cast(), c"dma_heap".as_ptr().cast(), name.as_ptr()];
+        let path: [*const u8; 3] = [
+            c"class".as_ptr().cast(),
+            c"dma_heap".as_ptr().cast(),
+            name.as_ptr(),
+        ];
         let mut held: [*mut b::kernfs_node; 3] = [core::ptr::null_mut(); 3];
         let mut found = true;
         for (i, comp) in path.iter().enumerate() {
@@ -155,7 +166,10 @@ fn lookup_cma(area: &[u8]) -> *mut b::cma {
         // SAFETY: set once at boot.
         return unsafe { b::dma_contiguous_default_area };
     }
-    let mut f = Finder { name: area, found: core::ptr::null_mut() };
+    let mut f = Finder {
+        name: area,
+        found: core::ptr::null_mut(),
+    };
     // SAFETY: `find_cma` only uses `f` during the call.
     unsafe { b::cma_for_each_area(Some(find_cma), &mut f as *mut Finder<'_> as *mut _) };
     f.found
@@ -200,12 +214,29 @@ fn parse_size(s: &[u8]) -> Option<u64> {
 fn collect_specs() -> Result<KVec<Spec>> {
     let mut specs = KVec::new();
     if !params::system_name().is_empty() {
-        specs.push(Spec { name: params::system_name(), uncached: false, kind: SpecKind::System }, GFP_KERNEL)?;
+        specs.push(
+            Spec {
+                name: params::system_name(),
+                uncached: false,
+                kind: SpecKind::System,
+            },
+            GFP_KERNEL,
+        )?;
     }
     if !params::system_uncached_name().is_empty() {
-        specs.push(Spec { name: params::system_uncached_name(), uncached: true, kind: SpecKind::System }, GFP_KERNEL)?;
+        specs.push(
+            Spec {
+                name: params::system_uncached_name(),
+                uncached: true,
+                kind: SpecKind::System,
+            },
+            GFP_KERNEL,
+        )?;
     }
-    for item in params::cma_heaps().split(|&c| c == b',').filter(|s| !s.is_empty()) {
+    for item in params::cma_heaps()
+        .split(|&c| c == b',')
+        .filter(|s| !s.is_empty())
+    {
         let mut parts = item.split(|&c| c == b':');
         let name = parts.next().unwrap_or(b"");
         let area = parts.next().unwrap_or(b"");
@@ -213,31 +244,66 @@ fn collect_specs() -> Result<KVec<Spec>> {
             None => false,
             Some(b"uncached") => true,
             Some(other) => {
-                pr_err!("cma_heaps: unknown option '{}' (only 'uncached')\n", BStr::from_bytes(other));
+                pr_err!(
+                    "cma_heaps: unknown option '{}' (only 'uncached')\n",
+                    BStr::from_bytes(other)
+                );
                 return Err(EINVAL);
             }
         };
         if name.is_empty() || area.is_empty() || parts.next().is_some() {
-            pr_err!("cma_heaps: '{}' is not NAME:AREA[:uncached]\n", BStr::from_bytes(item));
+            pr_err!(
+                "cma_heaps: '{}' is not NAME:AREA[:uncached]\n",
+                BStr::from_bytes(item)
+            );
             return Err(EINVAL);
         }
         let cma = lookup_cma(area);
         if cma.is_null() {
-            pr_err!("cma_heaps: no CMA area named '{}'\n", BStr::from_bytes(area));
+            pr_err!(
+                "cma_heaps: no CMA area named '{}'\n",
+                BStr::from_bytes(area)
+            );
             return Err(ENODEV);
         }
-        specs.push(Spec { name, uncached, kind: SpecKind::Cma(cma) }, GFP_KERNEL)?;
+        specs.push(
+            Spec {
+                name,
+                uncached,
+                kind: SpecKind::Cma(cma),
+            },
+            GFP_KERNEL,
+        )?;
     }
-    for item in params::carveout_heaps().split(|&c| c == b',').filter(|s| !s.is_empty()) {
+    for item in params::carveout_heaps()
+        .split(|&c| c == b',')
+        .filter(|s| !s.is_empty())
+    {
         let mut parts = item.split(|&c| c == b':');
-        let (name, base, size) = (parts.next(), parts.next().and_then(parse_size), parts.next().and_then(parse_size));
+        let (name, base, size) = (
+            parts.next(),
+            parts.next().and_then(parse_size),
+            parts.next().and_then(parse_size),
+        );
         let (Some(name), Some(base), Some(size), None) = (name, base, size, parts.next()) else {
-            pr_err!("carveout_heaps: '{}' is not NAME:BASE:SIZE\n", BStr::from_bytes(item));
+            pr_err!(
+                "carveout_heaps: '{}' is not NAME:BASE:SIZE\n",
+                BStr::from_bytes(item)
+            );
             return Err(EINVAL);
         };
-        let Ok(size) = usize::try_from(size) else { return Err(EINVAL) };
+        let Ok(size) = usize::try_from(size) else {
+            return Err(EINVAL);
+        };
         // Memory without a kernel mapping can only be mapped uncached.
-        specs.push(Spec { name, uncached: true, kind: SpecKind::Carveout { base, size } }, GFP_KERNEL)?;
+        specs.push(
+            Spec {
+                name,
+                uncached: true,
+                kind: SpecKind::Carveout { base, size },
+            },
+            GFP_KERNEL,
+        )?;
     }
     if specs.is_empty() {
         pr_err!("no heap to register (all heap names are empty)\n");
@@ -250,13 +316,20 @@ fn collect_specs() -> Result<KVec<Spec>> {
     Ok(specs)
 }
 
-/// `shrinker.count_objects`: pages in the pools.
+/// `shrinker.count_objects`: pages in the pools and pages released but not yet processed by the
+/// deferred-free worker.
 ///
 /// # Safety
 /// Called only by the shrinker core.
-unsafe extern "C" fn shrink_count(_s: *mut b::shrinker, _sc: *mut b::shrink_control) -> kernel::ffi::c_ulong {
+unsafe extern "C" fn shrink_count(
+    _s: *mut b::shrinker,
+    _sc: *mut b::shrink_control,
+) -> kernel::ffi::c_ulong {
     let mut n = 0;
-    heap::for_each_heap(|h| n += h.pool_count());
+    heap::for_each_heap(|h| {
+        n += h.pool_count()
+            + (h.stats.deferred_bytes.load(Ordering::Relaxed) >> b::DMAHEAP_PAGE_SHIFT) as usize
+    });
     if n == 0 {
         b::DMAHEAP_SHRINK_EMPTY as _
     } else {
@@ -264,14 +337,25 @@ unsafe extern "C" fn shrink_count(_s: *mut b::shrinker, _sc: *mut b::shrink_cont
     }
 }
 
-/// `shrinker.scan_objects`: frees pool blocks.
+/// `shrinker.scan_objects`: frees released buffers the worker has not processed yet (they would
+/// only be zeroed into the pools), then pool blocks. Called from memory reclaim, it also stops
+/// pooling for a while (`heap::under_pressure`).
 ///
 /// # Safety
 /// Called only by the shrinker core, with a valid `shrink_control`.
-unsafe extern "C" fn shrink_scan(_s: *mut b::shrinker, sc: *mut b::shrink_control) -> kernel::ffi::c_ulong {
+unsafe extern "C" fn shrink_scan(
+    _s: *mut b::shrinker,
+    sc: *mut b::shrink_control,
+) -> kernel::ffi::c_ulong {
     // SAFETY: the shrinker core passes a valid control structure.
     let nr = unsafe { (*sc).nr_to_scan };
-    let mut freed = 0;
+    // kswapd and direct reclaim run with PF_MEMALLOC; a scan through debugfs or drop_caches does
+    // not, and is no sign of memory pressure.
+    // SAFETY: reads the current task's flags.
+    if unsafe { b::dmaheap_current_is_reclaiming() } {
+        heap::note_reclaim();
+    }
+    let mut freed = deferred::reclaim(nr);
     heap::for_each_heap(|h| {
         if freed < nr {
             freed += h.pool_shrink(nr - freed);
@@ -336,7 +420,9 @@ fn setup(specs: &[Spec], st: &mut Setup) -> Result {
         let kind = match s.kind {
             SpecKind::System => Kind::System,
             SpecKind::Cma(c) => Kind::Cma(c),
-            SpecKind::Carveout { base, size } => Kind::Carveout(heap::Carveout::new(s.name, base, size)?),
+            SpecKind::Carveout { base, size } => {
+                Kind::Carveout(heap::Carveout::new(s.name, base, size)?)
+            }
         };
         let h = Heap::new(s.name, s.uncached, kind, limit, st.dev)?;
         // SAFETY: the heap is never moved out of its box; it is leaked (or freed by `teardown`).
@@ -366,11 +452,8 @@ impl kernel::Module for DmaHeapModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let specs = collect_specs()?;
         for (i, s) in specs.iter().enumerate() {
+            heap::check_name(s.name)?;
             let mut n = [0u8; NAME_LEN];
-            if s.name.len() >= NAME_LEN {
-                pr_err!("heap name '{}' is too long\n", BStr::from_bytes(s.name));
-                return Err(EINVAL);
-            }
             n[..s.name.len()].copy_from_slice(s.name);
             if specs[..i].iter().any(|o| o.name == s.name) {
                 pr_err!("heap name '{}' given twice\n", BStr::from_bytes(s.name));
@@ -385,7 +468,13 @@ impl kernel::Module for DmaHeapModule {
             }
         }
 
-        let mut st = Setup { dev: DmaDev::new()?, deferred: false, stats: false, nheaps: 0, shrinker: core::ptr::null_mut() };
+        let mut st = Setup {
+            dev: DmaDev::new()?,
+            deferred: false,
+            stats: false,
+            nheaps: 0,
+            shrinker: core::ptr::null_mut(),
+        };
         if let Err(e) = setup(&specs, &mut st) {
             st.teardown();
             return Err(e);
@@ -401,19 +490,35 @@ impl kernel::Module for DmaHeapModule {
                 ops: &heap::HEAP_OPS,
                 priv_: h as *mut core::ffi::c_void,
             };
-            // SAFETY: `info` is valid; the name and the private data live forever once this
-            // succeeds (the module pins itself below).
-            let dh = unsafe { b::dma_heap_add(&info) };
+            let dh = if params::fail_heap_add() == heap.name() {
+                pr_info!(
+                    "fail_heap_add: failing the registration of '{}'\n",
+                    BStr::from_bytes(heap.name())
+                );
+                errno::err_ptr(ENOMEM)
+            } else {
+                // SAFETY: `info` is valid; the name and the private data live forever once this
+                // succeeds (the module pins itself below).
+                unsafe { b::dma_heap_add(&info) }
+            };
             if errno::is_err(dh) {
                 let e = errno::ptr_err(dh);
-                pr_err!("registering heap '{}' failed ({:?})\n", BStr::from_bytes(heap.name()), e);
+                pr_err!(
+                    "registering heap '{}' failed ({:?})\n",
+                    BStr::from_bytes(heap.name()),
+                    e
+                );
                 if registered == 0 {
                     st.teardown();
                     return Err(e);
                 }
-                // Earlier heaps are live and cannot be removed: stay loaded with them.
+                // Earlier heaps are live and cannot be removed: stay loaded with them, and free
+                // this one (its pools are empty, nobody saw it; a carveout gives its range back).
                 slot.store(core::ptr::null_mut(), Ordering::Release);
                 stats::remove_heap(heap);
+                // SAFETY: `h` is a leaked heap box that the dma-heap core refused, so nothing
+                // else refers to it; it was just removed from `HEAPS` and sysfs.
+                drop(unsafe { KBox::from_raw(h) });
                 continue;
             }
             heap.dma_heap.store(dh, Ordering::Release);

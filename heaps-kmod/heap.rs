@@ -6,17 +6,53 @@
 use crate::bindings as b;
 use crate::buffer::{Buffer, Chunk, Chunks};
 use crate::{errno, DmaDev};
-use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::error::code::{EINTR, EINVAL, ENOMEM};
 use kernel::prelude::*;
 use kernel::sync::SpinLock;
 use kernel::{new_spinlock, pin_init};
 
-/// Page orders the system heaps allocate, largest first: 1 MiB, 64 KiB and 4 KiB with 4 KiB
-/// pages, the sizes IOMMUs map efficiently.
-pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
+/// Block sizes of the system heaps, largest first: 1 MiB, 64 KiB and one page, the sizes IOMMUs
+/// map efficiently. The sizes are fixed in bytes; the page orders follow from the page size
+/// (8, 4, 0 with 4 KiB pages; 6, 2, 0 with 16 KiB pages; 4, 0, 0 with 64 KiB pages, where the
+/// 64 KiB class is the page class and the last pool stays empty).
+pub(crate) const BLOCK_BYTES: [usize; 3] = [1 << 20, 1 << 16, PAGE_SIZE];
+/// The page order of each block size.
+pub(crate) const ORDERS: [u32; 3] = [order_of(BLOCK_BYTES[0]), order_of(BLOCK_BYTES[1]), 0];
 pub(crate) const NUM_ORDERS: usize = ORDERS.len();
+
+const PAGE_SIZE: usize = b::DMAHEAP_PAGE_SIZE as usize;
+const PAGE_SHIFT: u32 = b::DMAHEAP_PAGE_SHIFT;
+
+/// The page order of a power-of-two block of `bytes` (0 for a page or less).
+const fn order_of(bytes: usize) -> u32 {
+    if bytes <= PAGE_SIZE {
+        0
+    } else {
+        bytes.trailing_zeros() - PAGE_SHIFT
+    }
+}
+
+/// The smallest order whose block holds `pages` pages (the kernel's `get_order`, in pages):
+/// no shift that can overflow, whatever `pages` is.
+pub(crate) fn order_for_pages(pages: usize) -> u32 {
+    if pages <= 1 {
+        0
+    } else {
+        usize::BITS - (pages - 1).leading_zeros()
+    }
+}
+
+/// Bytes of a block of pool `idx`.
+pub(crate) const fn block_bytes(idx: usize) -> usize {
+    PAGE_SIZE << ORDERS[idx]
+}
+
+/// The pool index of a block order (the first class of that order).
+fn pool_index(order: u32) -> Option<usize> {
+    ORDERS.iter().position(|&o| o == order)
+}
 
 /// Maximum number of heaps this module registers.
 pub(crate) const MAX_HEAPS: usize = 8;
@@ -24,7 +60,8 @@ pub(crate) const MAX_HEAPS: usize = 8;
 pub(crate) const NAME_LEN: usize = 64;
 
 /// Every heap this module created and did not destroy; heaps are never removed once registered.
-pub(crate) static HEAPS: [AtomicPtr<Heap>; MAX_HEAPS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_HEAPS];
+pub(crate) static HEAPS: [AtomicPtr<Heap>; MAX_HEAPS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_HEAPS];
 
 /// Iterates over the live heaps.
 pub(crate) fn for_each_heap(mut f: impl FnMut(&'static Heap)) {
@@ -38,10 +75,39 @@ pub(crate) fn for_each_heap(mut f: impl FnMut(&'static Heap)) {
     }
 }
 
+/// Checks a heap name: 1 to `NAME_LEN - 1` bytes, no NUL, no '/' (it names a device node and a
+/// sysfs directory) and no '%': the 6.12 dma-heap core passes the name to `device_create` as
+/// its format string, so `%n` or `%s` in a name would be interpreted there.
+pub(crate) fn check_name(name: &[u8]) -> Result {
+    if name.is_empty()
+        || name.len() >= NAME_LEN
+        || name.iter().any(|&c| matches!(c, 0 | b'/' | b'%'))
+    {
+        pr_err!(
+            "invalid heap name '{}': 1 to {} characters, none of '/', '%'\n",
+            kernel::str::BStr::from_bytes(name),
+            NAME_LEN - 1
+        );
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Counts a pooled block as reclaimable kernel memory (`KReclaimable` in /proc/meminfo), as
+/// Android's page pools do: the shrinker gives it back on demand, so MemAvailable includes it.
+fn account_pooled(page: PagePtr, order: u32, pooled: bool) {
+    let pages = 1isize << order;
+    // SAFETY: `page` is a block this module owns; the counter update is interrupt-safe.
+    unsafe { b::dmaheap_mod_reclaimable(page.0, if pooled { pages } else { -pages } as _) };
+}
+
 fn gfp_for_order(order: u32) -> b::gfp_t {
     if order > 0 {
         // High orders: no direct reclaim, no retries, no warnings; fall back to a smaller order.
-        ((b::DMAHEAP_GFP_HIGHUSER | b::DMAHEAP_GFP_ZERO | b::DMAHEAP_GFP_NOWARN | b::DMAHEAP_GFP_NORETRY)
+        ((b::DMAHEAP_GFP_HIGHUSER
+            | b::DMAHEAP_GFP_ZERO
+            | b::DMAHEAP_GFP_NOWARN
+            | b::DMAHEAP_GFP_NORETRY)
             & !b::DMAHEAP_GFP_RECLAIM)
             | b::DMAHEAP_GFP_COMP
     } else {
@@ -87,9 +153,12 @@ pub(crate) struct Carveout {
 impl Carveout {
     /// Claims `[base, base + size)` and puts it under genalloc.
     pub(crate) fn new(name: &[u8], base: u64, size: usize) -> Result<Carveout> {
-        let page = b::DMAHEAP_PAGE_SIZE as u64;
+        let page = PAGE_SIZE as u64;
         if size == 0 || base == 0 || base % page != 0 || size as u64 % page != 0 {
-            pr_err!("carveout {}: base and size must be non-zero multiples of the page size\n", kernel::str::BStr::from_bytes(name));
+            pr_err!(
+                "carveout {}: base and size must be non-zero multiples of the page size\n",
+                kernel::str::BStr::from_bytes(name)
+            );
             return Err(EINVAL);
         }
         // SAFETY: trivial query.
@@ -99,7 +168,12 @@ impl Carveout {
         }
         // SAFETY: read-only walk of the resource tree.
         let overlap = unsafe {
-            b::region_intersects(base, size, b::DMAHEAP_IORESOURCE_SYSTEM_RAM, b::IORES_DESC_NONE as _)
+            b::region_intersects(
+                base,
+                size,
+                b::DMAHEAP_IORESOURCE_SYSTEM_RAM,
+                b::IORES_DESC_NONE as _,
+            )
         };
         if overlap != b::REGION_DISJOINT as _ {
             pr_err!(
@@ -111,9 +185,16 @@ impl Carveout {
             return Err(EINVAL);
         }
         // SAFETY: claims the range in the iomem tree with a static name.
-        let res = unsafe { b::dmaheap_request_mem_region(base, size as u64, c"dmaheap carveout".as_ptr().cast()) };
+        let res = unsafe {
+            b::dmaheap_request_mem_region(base, size as u64, c"dmaheap carveout".as_ptr().cast())
+        };
         if res.is_null() {
-            pr_err!("carveout {}: {:#x}+{:#x} is in use\n", kernel::str::BStr::from_bytes(name), base, size);
+            pr_err!(
+                "carveout {}: {:#x}+{:#x} is in use\n",
+                kernel::str::BStr::from_bytes(name),
+                base,
+                size
+            );
             return Err(kernel::error::code::EBUSY);
         }
         // SAFETY: maps the range we just claimed, write-combined.
@@ -123,14 +204,20 @@ impl Carveout {
             unsafe { b::dmaheap_release_mem_region(base, size as u64) };
             return Err(ENOMEM);
         }
-        let mut c = Carveout { pool: core::ptr::null_mut(), base, size, va };
+        let mut c = Carveout {
+            pool: core::ptr::null_mut(),
+            base,
+            size,
+            va,
+        };
         // SAFETY: creates an empty pool.
-        c.pool = unsafe { b::dmaheap_gen_pool_create(b::DMAHEAP_PAGE_SHIFT as i32, b::DMAHEAP_NUMA_NO_NODE) };
+        c.pool = unsafe { b::dmaheap_gen_pool_create(PAGE_SHIFT as i32, b::DMAHEAP_NUMA_NO_NODE) };
         if c.pool.is_null() {
             return Err(ENOMEM); // `c` releases the mapping and the region.
         }
         // SAFETY: adds the claimed range to our pool.
-        let ret = unsafe { b::dmaheap_gen_pool_add(c.pool, base as _, size, b::DMAHEAP_NUMA_NO_NODE) };
+        let ret =
+            unsafe { b::dmaheap_gen_pool_add(c.pool, base as _, size, b::DMAHEAP_NUMA_NO_NODE) };
         if ret != 0 {
             return Err(kernel::error::Error::from_errno(ret));
         }
@@ -152,7 +239,7 @@ impl Drop for Carveout {
     }
 }
 
-/// Per-heap statistics (exported in sysfs by `stats.rs`).
+/// Per-heap statistics (exported in sysfs and debugfs by `stats.rs`).
 pub(crate) struct Stats {
     pub(crate) buffers: AtomicU64,
     pub(crate) bytes: AtomicU64,
@@ -160,6 +247,16 @@ pub(crate) struct Stats {
     pub(crate) failures: AtomicU64,
     pub(crate) deferred_bytes: AtomicU64,
     pub(crate) pool_pages: [AtomicUsize; NUM_ORDERS],
+    /// Allocations abandoned because the caller got a fatal signal (debugfs).
+    pub(crate) interrupted: AtomicU64,
+    /// Cache write-backs of freshly zeroed memory at allocation (uncached heaps; debugfs).
+    pub(crate) flushes_at_alloc: AtomicU64,
+    /// Cache write-backs of blocks zeroed by the worker before they enter a pool (debugfs).
+    pub(crate) flushes_at_recycle: AtomicU64,
+    /// `dma_sync_*_for_cpu` calls in `begin_cpu_access`, by mapping direction (debugfs).
+    pub(crate) syncs_for_cpu: [AtomicU64; 3],
+    /// `dma_sync_*_for_device` calls in `end_cpu_access`, by mapping direction (debugfs).
+    pub(crate) syncs_for_device: [AtomicU64; 3],
 }
 
 impl Stats {
@@ -171,7 +268,29 @@ impl Stats {
             failures: AtomicU64::new(0),
             deferred_bytes: AtomicU64::new(0),
             pool_pages: [const { AtomicUsize::new(0) }; NUM_ORDERS],
+            interrupted: AtomicU64::new(0),
+            flushes_at_alloc: AtomicU64::new(0),
+            flushes_at_recycle: AtomicU64::new(0),
+            syncs_for_cpu: [const { AtomicU64::new(0) }; 3],
+            syncs_for_device: [const { AtomicU64::new(0) }; 3],
         }
+    }
+
+    /// Counts `len` more live bytes and raises the watermark to the new total.
+    pub(crate) fn add_bytes(&self, len: u64) {
+        let now = self.bytes.fetch_add(len, Ordering::SeqCst) + len;
+        self.watermark.fetch_max(now, Ordering::SeqCst);
+    }
+
+    /// Resets the watermark to the live bytes. The second `fetch_max` covers an allocation that
+    /// raised the watermark between our read of `bytes` and our store: its `fetch_add` came
+    /// before its `fetch_max`, which came before our store, so our second read sees it. Without
+    /// it the store could leave `watermark < bytes` until the next allocation.
+    pub(crate) fn reset_watermark(&self) {
+        self.watermark
+            .store(self.bytes.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.watermark
+            .fetch_max(self.bytes.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     /// Pool size in bytes.
@@ -179,7 +298,7 @@ impl Stats {
         ORDERS
             .iter()
             .zip(self.pool_pages.iter())
-            .map(|(o, n)| n.load(Ordering::Relaxed) << o << b::DMAHEAP_PAGE_SHIFT)
+            .map(|(o, n)| n.load(Ordering::Relaxed) << o << PAGE_SHIFT)
             .sum()
     }
 }
@@ -197,6 +316,8 @@ pub(crate) struct Heap {
     pool: SpinLock<PoolLists>,
     pub(crate) dma_heap: AtomicPtr<b::dma_heap>,
     pub(crate) kobj: AtomicPtr<b::kobject>,
+    /// The heap's debugfs directory.
+    pub(crate) debugfs: AtomicPtr<b::dentry>,
     pub(crate) dev: DmaDev,
 }
 
@@ -216,19 +337,20 @@ impl Heap {
         pool_limit: usize,
         dev: DmaDev,
     ) -> Result<Pin<KBox<Heap>>> {
-        if name.is_empty() || name.len() >= NAME_LEN || name.contains(&0) || name.contains(&b'/') {
-            pr_err!("invalid heap name (1 to {} characters, no '/')\n", NAME_LEN - 1);
-            return Err(EINVAL);
-        }
+        check_name(name)?;
         let mut n = [0u8; NAME_LEN];
         n[..name.len()].copy_from_slice(name);
         // Reserve the pool vectors up front so that refilling the pools never allocates.
-        let limit = if matches!(kind, Kind::System) { pool_limit } else { 0 };
-        let cap = |order: u32| limit >> (order + b::DMAHEAP_PAGE_SHIFT);
+        let limit = if matches!(kind, Kind::System) {
+            pool_limit
+        } else {
+            0
+        };
+        let cap = |idx: usize| limit / block_bytes(idx);
         let lists = [
-            KVVec::with_capacity(cap(ORDERS[0]), GFP_KERNEL)?,
-            KVVec::with_capacity(cap(ORDERS[1]), GFP_KERNEL)?,
-            KVVec::with_capacity(cap(ORDERS[2]), GFP_KERNEL)?,
+            KVVec::with_capacity(cap(0), GFP_KERNEL)?,
+            KVVec::with_capacity(cap(1), GFP_KERNEL)?,
+            KVVec::with_capacity(cap(2), GFP_KERNEL)?,
         ];
         KBox::pin_init(
             pin_init!(Heap {
@@ -240,6 +362,7 @@ impl Heap {
                 pool <- new_spinlock!(PoolLists { lists }, "dmaheap_pool"),
                 dma_heap: AtomicPtr::new(core::ptr::null_mut()),
                 kobj: AtomicPtr::new(core::ptr::null_mut()),
+                debugfs: AtomicPtr::new(core::ptr::null_mut()),
                 dev,
             }),
             GFP_KERNEL,
@@ -264,13 +387,15 @@ impl Heap {
         // is `Copy` and has no destructor).
         unsafe { list.set_len(len - 1) };
         self.stats.pool_pages[idx].fetch_sub(1, Ordering::Relaxed);
+        drop(pool);
+        account_pooled(p, ORDERS[idx], false);
         Some(p)
     }
 
     /// Puts a zeroed (and, for uncached heaps, flushed) block into its pool; gives it back if the
     /// pool is full.
     fn pool_push(&self, idx: usize, page: PagePtr) -> core::result::Result<(), PagePtr> {
-        let bytes = 1usize << (ORDERS[idx] + b::DMAHEAP_PAGE_SHIFT);
+        let bytes = block_bytes(idx);
         let mut pool = self.pool.lock();
         if self.stats.pool_bytes() + bytes > self.pool_limit {
             return Err(page);
@@ -280,8 +405,11 @@ impl Heap {
             return Err(page);
         }
         // Within capacity: `push` does not allocate and cannot fail.
-        list.push(page, kernel::alloc::flags::GFP_ATOMIC).map_err(|_| page)?;
+        list.push(page, kernel::alloc::flags::GFP_ATOMIC)
+            .map_err(|_| page)?;
         self.stats.pool_pages[idx].fetch_add(1, Ordering::Relaxed);
+        drop(pool);
+        account_pooled(page, ORDERS[idx], true);
         Ok(())
     }
 
@@ -303,13 +431,16 @@ impl Heap {
     /// Would the pools take `len` more bytes, counting what the worker has not processed yet?
     pub(crate) fn wants_recycle(&self, len: usize) -> bool {
         matches!(self.kind, Kind::System)
-            && self.stats.pool_bytes() as u64 + self.stats.deferred_bytes.load(Ordering::Relaxed) + len as u64
+            && !under_pressure()
+            && self.stats.pool_bytes() as u64
+                + self.stats.deferred_bytes.load(Ordering::Relaxed)
+                + len as u64
                 <= self.pool_limit as u64
     }
 
     /// Number of base pages held in the pools.
     pub(crate) fn pool_count(&self) -> usize {
-        self.stats.pool_bytes() >> b::DMAHEAP_PAGE_SHIFT
+        self.stats.pool_bytes() >> PAGE_SHIFT
     }
 
     /// Allocates `len` (page-aligned, non-zero) bytes of zeroed memory.
@@ -336,7 +467,12 @@ impl Heap {
         if phys == 0 {
             return Err(ENOMEM);
         }
-        let chunk = Chunk { page: core::ptr::null_mut(), phys, order: u32::MAX, npages: len >> b::DMAHEAP_PAGE_SHIFT };
+        let chunk = Chunk {
+            page: core::ptr::null_mut(),
+            phys,
+            order: u32::MAX,
+            npages: len >> PAGE_SHIFT,
+        };
         let off = (phys - c.base) as usize;
         let step = 1usize << 20;
         let mut done = 0;
@@ -355,7 +491,9 @@ impl Heap {
             // SAFETY: process context, no locks held.
             unsafe { b::dmaheap_cond_resched() };
         }
-        chunks.push(chunk).inspect_err(|_| self.free_chunks(&[chunk]))?;
+        chunks
+            .push(chunk)
+            .inspect_err(|_| self.free_chunks(&[chunk]))?;
         Ok(chunks)
     }
 
@@ -363,10 +501,9 @@ impl Heap {
         // Room for the greedy split (what happens unless high orders run out): one allocation.
         let mut estimate = 0;
         let mut rest = len;
-        for order in ORDERS {
-            let bytes = 1usize << (order + b::DMAHEAP_PAGE_SHIFT);
-            estimate += rest / bytes;
-            rest %= bytes;
+        for idx in 0..NUM_ORDERS {
+            estimate += rest / block_bytes(idx);
+            rest %= block_bytes(idx);
         }
         let mut chunks = Chunks::with_capacity(estimate)?;
         let mut remaining = len;
@@ -394,22 +531,32 @@ impl Heap {
 
     fn alloc_largest(&self, remaining: usize, max_order: u32) -> Option<Chunk> {
         for (idx, &order) in ORDERS.iter().enumerate() {
-            let bytes = 1usize << (order + b::DMAHEAP_PAGE_SHIFT);
+            let bytes = block_bytes(idx);
             if remaining < bytes || order > max_order {
                 continue;
             }
             if let Some(p) = self.pool_pop(idx) {
-                return Some(Chunk { page: p.0, phys: 0, order, npages: 1 << order });
+                return Some(Chunk {
+                    page: p.0,
+                    phys: 0,
+                    order,
+                    npages: 1 << order,
+                });
             }
             // SAFETY: plain page allocation; `__GFP_ZERO` zeroes it.
             let page = unsafe { b::dmaheap_alloc_pages(gfp_for_order(order), order) };
             if page.is_null() {
                 continue;
             }
-            let chunk = Chunk { page, phys: 0, order, npages: 1 << order };
+            let chunk = Chunk {
+                page,
+                phys: 0,
+                order,
+                npages: 1 << order,
+            };
             // Zeroing went through the cached kernel mapping: write it back before the pages are
             // handed out for write-combined mappings.
-            if self.uncached && !self.dev.flush(page, bytes) {
+            if self.uncached && !self.flush(page, bytes, &self.stats.flushes_at_alloc) {
                 // SAFETY: the block was just allocated with this order and is not shared.
                 unsafe { b::__free_pages(page, order) };
                 continue;
@@ -419,38 +566,44 @@ impl Heap {
         None
     }
 
-    fn alloc_cma(&self, cma: *mut b::cma, len: usize) -> Result<Chunks> {
-        let count = len >> b::DMAHEAP_PAGE_SHIFT;
-        let mut order = 0u32;
-        while (1usize << (order + b::DMAHEAP_PAGE_SHIFT)) < len {
-            order += 1;
+    /// Writes `bytes` at `page` back from the CPU caches and counts it in `counter`.
+    fn flush(&self, page: *mut b::page, bytes: usize, counter: &AtomicU64) -> bool {
+        let ok = self.dev.flush(page, bytes);
+        if ok {
+            counter.fetch_add(1, Ordering::Relaxed);
         }
-        let align = order.min(b::DMAHEAP_CMA_ALIGNMENT);
+        ok
+    }
+
+    fn alloc_cma(&self, cma: *mut b::cma, len: usize) -> Result<Chunks> {
+        // `len` is at most `max_len()`, so the count and the order are small.
+        let count = len >> PAGE_SHIFT;
+        let align = order_for_pages(count).min(b::DMAHEAP_CMA_ALIGNMENT);
         // SAFETY: `cma` is a CMA area found through `cma_for_each_area`; areas are never freed.
         let page = unsafe { b::cma_alloc(cma, count, align, true) };
         if page.is_null() {
             return Err(ENOMEM);
         }
-        let chunk = Chunk { page, phys: 0, order: u32::MAX, npages: count };
-        for i in 0..count {
-            // SAFETY: process context.
-            if unsafe { b::dmaheap_fatal_signal_pending() } {
-                self.free_chunks(&[chunk]);
-                return Err(EINTR);
-            }
-            // SAFETY: `i < count`, so the page is part of the range `cma_alloc` returned.
-            unsafe { b::dmaheap_clear_highpage(b::dmaheap_nth_page(page, i)) };
-            if i % 256 == 255 {
-                // SAFETY: process context, no locks held.
-                unsafe { b::dmaheap_cond_resched() };
-            }
+        let chunk = Chunk {
+            page,
+            phys: 0,
+            order: u32::MAX,
+            npages: count,
+        };
+        // SAFETY: the range is ours (just allocated), and this is process context.
+        let zeroed = unsafe { zero_pages(page, count, || b::dmaheap_fatal_signal_pending()) };
+        if !zeroed {
+            self.free_chunks(&[chunk]);
+            return Err(EINTR);
         }
-        if self.uncached && !self.dev.flush(page, len) {
+        if self.uncached && !self.flush(page, len, &self.stats.flushes_at_alloc) {
             self.free_chunks(&[chunk]);
             return Err(ENOMEM);
         }
         let mut chunks = Chunks::with_capacity(1).inspect_err(|_| self.free_chunks(&[chunk]))?;
-        chunks.push(chunk).inspect_err(|_| self.free_chunks(&[chunk]))?;
+        chunks
+            .push(chunk)
+            .inspect_err(|_| self.free_chunks(&[chunk]))?;
         Ok(chunks)
     }
 
@@ -474,27 +627,25 @@ impl Heap {
     }
 
     /// Deferred-free path (worker thread): zeroes blocks and refills the pools; frees what does
-    /// not fit.
+    /// not fit, and everything while the system is short of memory.
     pub(crate) fn recycle_chunks(&self, chunks: &[Chunk]) {
-        if !matches!(self.kind, Kind::System) {
+        if !matches!(self.kind, Kind::System) || under_pressure() {
             self.free_chunks(chunks);
             return;
         }
         for c in chunks {
-            let idx = ORDERS.iter().position(|&o| o == c.order).unwrap_or(NUM_ORDERS - 1);
+            let idx = pool_index(c.order);
             let bytes = c.bytes();
-            if self.stats.pool_bytes() + bytes <= self.pool_limit {
-                for i in 0..c.npages {
-                    // SAFETY: `i < npages`: the page belongs to this block, which nobody else
-                    // references any more (the dma-buf was released).
-                    unsafe { b::dmaheap_clear_highpage(b::dmaheap_nth_page(c.page, i)) };
-                }
-                if !self.uncached || self.dev.flush(c.page, bytes) {
-                    if self.pool_push(idx, PagePtr(c.page)).is_ok() {
-                        // SAFETY: worker thread, no locks held.
-                        unsafe { b::dmaheap_cond_resched() };
-                        continue;
-                    }
+            if let Some(idx) = idx.filter(|_| self.stats.pool_bytes() + bytes <= self.pool_limit) {
+                // SAFETY: the block is ours: nobody references it any more (the dma-buf was
+                // released). Worker thread, no locks held.
+                unsafe { zero_pages(c.page, c.npages, || false) };
+                if (!self.uncached || self.flush(c.page, bytes, &self.stats.flushes_at_recycle))
+                    && self.pool_push(idx, PagePtr(c.page)).is_ok()
+                {
+                    // SAFETY: worker thread, no locks held.
+                    unsafe { b::dmaheap_cond_resched() };
+                    continue;
                 }
             }
             // SAFETY: as in `free_chunks`.
@@ -504,21 +655,111 @@ impl Heap {
         unsafe { b::dmaheap_cond_resched() };
     }
 
+    /// The longest buffer this heap could ever hold: more is refused before anything is
+    /// allocated. System heaps: all RAM. CMA heaps: all RAM too (the area's size is private to
+    /// mm/, and `cma_alloc` refuses more than the area at its first check, before any work).
+    /// Carveouts: their size.
+    fn max_len(&self) -> usize {
+        match &self.kind {
+            Kind::Carveout(c) => c.size,
+            // SAFETY: reads a counter.
+            Kind::System | Kind::Cma(_) => {
+                unsafe { b::dmaheap_totalram_pages() }.saturating_mul(PAGE_SIZE)
+            }
+        }
+    }
+
     /// The `allocate` callback's body.
-    pub(crate) fn allocate(&'static self, heap: *mut b::dma_heap, len: usize, fd_flags: u32) -> *mut b::dma_buf {
-        match Buffer::create(self, heap, len, fd_flags) {
+    pub(crate) fn allocate(
+        &'static self,
+        heap: *mut b::dma_heap,
+        len: usize,
+        fd_flags: u32,
+    ) -> *mut b::dma_buf {
+        // Lengths no allocation could satisfy never reach the allocator: no order arithmetic or
+        // bookkeeping array is ever sized from them.
+        let res = if len > self.max_len() {
+            Err(ENOMEM)
+        } else {
+            Buffer::create(self, heap, len, fd_flags)
+        };
+        match res {
             Ok(dmabuf) => {
                 self.stats.buffers.fetch_add(1, Ordering::Relaxed);
-                let now = self.stats.bytes.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
-                self.stats.watermark.fetch_max(now, Ordering::Relaxed);
+                self.stats.add_bytes(len as u64);
                 dmabuf
             }
             Err(e) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                if e == EINTR {
+                    self.stats.interrupted.fetch_add(1, Ordering::Relaxed);
+                }
                 errno::err_ptr(e)
             }
         }
     }
+}
+
+/// Zeroes `npages` physically contiguous pages from `page`, in steps of 1 MiB: one `memset` of
+/// the kernel's linear mapping per step, as the kernel's own CMA heap does (`clear_page` per page
+/// costs several times more where `rep stosb` is slow, as under TCG), page by page where a page
+/// has no permanent mapping (highmem). Asks `stop` before each step and gives up when it says so;
+/// returns whether everything was zeroed.
+///
+/// # Safety
+/// The pages are owned by the caller and used by nobody else; process context, no locks held.
+unsafe fn zero_pages(page: *mut b::page, npages: usize, mut stop: impl FnMut() -> bool) -> bool {
+    let step = (1usize << 20) / PAGE_SIZE;
+    let mut done = 0;
+    while done < npages {
+        if stop() {
+            return false;
+        }
+        let n = step.min(npages - done);
+        // SAFETY: `done < npages`: a page of the caller's range.
+        let first = unsafe { b::dmaheap_nth_page(page, done) };
+        // SAFETY: a plain query of `first`'s kernel mapping.
+        let addr = unsafe { b::dmaheap_page_address(first) };
+        if !addr.is_null() {
+            // SAFETY: lowmem pages of one physically contiguous range are contiguous in the
+            // linear mapping; the `n` pages from `first` belong to the caller.
+            unsafe { core::ptr::write_bytes(addr.cast::<u8>(), 0, n * PAGE_SIZE) };
+        } else {
+            for i in 0..n {
+                // SAFETY: `done + i < npages`: a page of the caller's range.
+                unsafe { b::dmaheap_clear_highpage(b::dmaheap_nth_page(first, i)) };
+            }
+        }
+        done += n;
+        // SAFETY: process context, no locks held (the caller's contract).
+        unsafe { b::dmaheap_cond_resched() };
+    }
+    true
+}
+
+/// When the shrinker last ran from memory reclaim (jiffies), and whether it ever did.
+static RECLAIM_AT: AtomicUsize = AtomicUsize::new(0);
+static RECLAIM_SEEN: AtomicBool = AtomicBool::new(false);
+/// How long after reclaim asked for memory the heaps stop pooling released pages.
+const PRESSURE_SECS: usize = 5;
+
+fn jiffies() -> usize {
+    // SAFETY: `jiffies` is a kernel variable that is always readable; a volatile read as C does.
+    unsafe { core::ptr::read_volatile(&raw const b::jiffies) as usize }
+}
+
+/// Records that memory reclaim (kswapd or direct reclaim) called the shrinker.
+pub(crate) fn note_reclaim() {
+    RECLAIM_AT.store(jiffies(), Ordering::Relaxed);
+    RECLAIM_SEEN.store(true, Ordering::Release);
+}
+
+/// Was memory short recently? Then released pages go straight back to the page allocator
+/// instead of into the pools, where reclaim would only have to find them again.
+pub(crate) fn under_pressure() -> bool {
+    RECLAIM_SEEN.load(Ordering::Acquire)
+        && jiffies().wrapping_sub(RECLAIM_AT.load(Ordering::Relaxed))
+            < PRESSURE_SECS * b::DMAHEAP_HZ as usize
 }
 
 /// `dma_heap_ops.allocate`.
@@ -537,4 +778,6 @@ unsafe extern "C" fn heap_allocate(
 }
 
 /// The operations shared by all heaps of this module.
-pub(crate) static HEAP_OPS: b::dma_heap_ops = b::dma_heap_ops { allocate: Some(heap_allocate) };
+pub(crate) static HEAP_OPS: b::dma_heap_ops = b::dma_heap_ops {
+    allocate: Some(heap_allocate),
+};

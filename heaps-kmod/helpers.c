@@ -4,6 +4,9 @@
  * (see helpers.h). Each body is the single call it names.
  */
 #include <linux/device.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-map-ops.h>
+#include <linux/iommu-dma.h>
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
 #include <linux/genalloc.h>
@@ -13,7 +16,9 @@
 #include <linux/iosys-map.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/vmstat.h>
 #include <linux/swap.h>
 #include <linux/scatterlist.h>
 
@@ -32,6 +37,11 @@ struct page *dmaheap_nth_page(struct page *page, unsigned long n)
 unsigned long dmaheap_page_to_pfn(struct page *page)
 {
 	return page_to_pfn(page);
+}
+
+void *dmaheap_page_address(struct page *page)
+{
+	return page_address(page);
 }
 
 void dmaheap_clear_highpage(struct page *page)
@@ -229,4 +239,34 @@ void dmaheap_gen_pool_free(struct gen_pool *pool, unsigned long addr, size_t siz
 void dmaheap_mm_account_reclaimed_pages(unsigned long pages)
 {
 	mm_account_reclaimed_pages(pages);
+}
+
+unsigned long dmaheap_totalram_pages(void)
+{
+	return totalram_pages();
+}
+
+void dmaheap_mod_reclaimable(struct page *page, long nr_pages)
+{
+	mod_node_page_state(page_pgdat(page), NR_KERNEL_MISC_RECLAIMABLE, nr_pages);
+}
+
+bool dmaheap_current_is_reclaiming(void)
+{
+	return current->flags & PF_MEMALLOC;
+}
+
+bool dmaheap_use_dma_iommu(struct device *dev)
+{
+	return use_dma_iommu(dev);
+}
+
+bool dmaheap_has_dma_ops(struct device *dev)
+{
+	return get_dma_ops(dev);
+}
+
+dma_addr_t dmaheap_phys_to_dma(struct device *dev, phys_addr_t paddr)
+{
+	return phys_to_dma(dev, paddr);
 }

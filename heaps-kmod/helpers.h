@@ -24,6 +24,7 @@ struct page *dmaheap_alloc_pages(gfp_t gfp, unsigned int order);
 struct page *dmaheap_nth_page(struct page *page, unsigned long n);
 unsigned long dmaheap_page_to_pfn(struct page *page);
 void dmaheap_clear_highpage(struct page *page);
+void *dmaheap_page_address(struct page *page);
 struct page *dmaheap_sg_page(struct scatterlist *sg);
 void dmaheap_sg_set_page(struct scatterlist *sg, struct page *page, unsigned int len,
 			 unsigned int offset);
@@ -61,6 +62,12 @@ int dmaheap_gen_pool_add(struct gen_pool *pool, unsigned long addr, size_t size,
 unsigned long dmaheap_gen_pool_alloc(struct gen_pool *pool, size_t size);
 void dmaheap_gen_pool_free(struct gen_pool *pool, unsigned long addr, size_t size);
 unsigned int dmaheap_dma_get_max_seg_size(struct device *dev);
+unsigned long dmaheap_totalram_pages(void);
+void dmaheap_mod_reclaimable(struct page *page, long nr_pages);
+bool dmaheap_current_is_reclaiming(void);
+bool dmaheap_use_dma_iommu(struct device *dev);
+bool dmaheap_has_dma_ops(struct device *dev);
+dma_addr_t dmaheap_phys_to_dma(struct device *dev, phys_addr_t paddr);
 unsigned long dmaheap_dma_get_seg_boundary(struct device *dev);
 
 #endif

@@ -53,23 +53,72 @@ static mut SYSTEM_UNCACHED_NAME: *mut c_char = c"system-uncached".as_ptr() as *m
 static mut CMA_HEAPS: *mut c_char = c"".as_ptr() as *mut c_char;
 static mut CARVEOUT_HEAPS: *mut c_char = c"".as_ptr() as *mut c_char;
 static mut POOL_LIMIT_MB: u32 = 64;
+static mut FAIL_HEAP_ADD: *mut c_char = c"".as_ptr() as *mut c_char;
 
-param!(PARAM_SYSTEM_NAME, "system_name", param_ops_charp, 0o444, SYSTEM_NAME);
-param!(PARAM_SYSTEM_UNCACHED_NAME, "system_uncached_name", param_ops_charp, 0o444, SYSTEM_UNCACHED_NAME);
-param!(PARAM_CMA_HEAPS, "cma_heaps", param_ops_charp, 0o444, CMA_HEAPS);
-param!(PARAM_CARVEOUT_HEAPS, "carveout_heaps", param_ops_charp, 0o444, CARVEOUT_HEAPS);
-param!(PARAM_POOL_LIMIT_MB, "pool_limit_mb", param_ops_uint, 0o444, POOL_LIMIT_MB);
+param!(
+    PARAM_SYSTEM_NAME,
+    "system_name",
+    param_ops_charp,
+    0o444,
+    SYSTEM_NAME
+);
+param!(
+    PARAM_SYSTEM_UNCACHED_NAME,
+    "system_uncached_name",
+    param_ops_charp,
+    0o444,
+    SYSTEM_UNCACHED_NAME
+);
+param!(
+    PARAM_CMA_HEAPS,
+    "cma_heaps",
+    param_ops_charp,
+    0o444,
+    CMA_HEAPS
+);
+param!(
+    PARAM_CARVEOUT_HEAPS,
+    "carveout_heaps",
+    param_ops_charp,
+    0o444,
+    CARVEOUT_HEAPS
+);
+param!(
+    PARAM_POOL_LIMIT_MB,
+    "pool_limit_mb",
+    param_ops_uint,
+    0o444,
+    POOL_LIMIT_MB
+);
+param!(
+    PARAM_FAIL_HEAP_ADD,
+    "fail_heap_add",
+    param_ops_charp,
+    0o444,
+    FAIL_HEAP_ADD
+);
 
 modinfo!(PARMTYPE_SYSTEM_NAME, b"parmtype=system_name:charp\0");
-modinfo!(PARM_SYSTEM_NAME, b"parm=system_name:name of the cached system heap, empty to disable (default: system)\0");
-modinfo!(PARMTYPE_SYSTEM_UNCACHED_NAME, b"parmtype=system_uncached_name:charp\0");
+modinfo!(
+    PARM_SYSTEM_NAME,
+    b"parm=system_name:name of the cached system heap, empty to disable (default: system)\0"
+);
+modinfo!(
+    PARMTYPE_SYSTEM_UNCACHED_NAME,
+    b"parmtype=system_uncached_name:charp\0"
+);
 modinfo!(PARM_SYSTEM_UNCACHED_NAME, b"parm=system_uncached_name:name of the write-combined system heap, empty to disable (default: system-uncached)\0");
 modinfo!(PARMTYPE_CMA_HEAPS, b"parmtype=cma_heaps:charp\0");
 modinfo!(PARM_CMA_HEAPS, b"parm=cma_heaps:comma-separated NAME:AREA[:uncached] CMA heaps; AREA is a CMA area name or 'default' (default: none)\0");
 modinfo!(PARMTYPE_CARVEOUT_HEAPS, b"parmtype=carveout_heaps:charp\0");
 modinfo!(PARM_CARVEOUT_HEAPS, b"parm=carveout_heaps:comma-separated NAME:BASE:SIZE carveout heaps on boot-reserved physical ranges, e.g. carveout:0x30000000:32M; always write-combined (default: none)\0");
 modinfo!(PARMTYPE_POOL_LIMIT_MB, b"parmtype=pool_limit_mb:uint\0");
-modinfo!(PARM_POOL_LIMIT_MB, b"parm=pool_limit_mb:page pool limit per system heap in MiB (default: 64)\0");
+modinfo!(
+    PARM_POOL_LIMIT_MB,
+    b"parm=pool_limit_mb:page pool limit per system heap in MiB (default: 64)\0"
+);
+modinfo!(PARMTYPE_FAIL_HEAP_ADD, b"parmtype=fail_heap_add:charp\0");
+modinfo!(PARM_FAIL_HEAP_ADD, b"parm=fail_heap_add:fault injection for tests: registering the heap of this name fails with ENOMEM (default: none)\0");
 
 /// Reads a `charp` parameter as bytes (without the NUL).
 fn charp(p: *const *mut c_char) -> &'static [u8] {
@@ -103,6 +152,11 @@ pub(crate) fn cma_heaps() -> &'static [u8] {
 /// The `carveout_heaps` specification.
 pub(crate) fn carveout_heaps() -> &'static [u8] {
     charp(&raw const CARVEOUT_HEAPS)
+}
+
+/// Fault injection for tests: the name of the heap whose registration is made to fail.
+pub(crate) fn fail_heap_add() -> &'static [u8] {
+    charp(&raw const FAIL_HEAP_ADD)
 }
 
 /// Pool limit per system heap, in bytes.

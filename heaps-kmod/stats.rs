@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-heap statistics in sysfs: `/sys/kernel/dmaheap_heaps/<heap>/`.
+//! Per-heap statistics in sysfs: `/sys/kernel/dmaheap_heaps/<heap>/`, and counters for tests and
+//! debugging in debugfs: `/sys/kernel/debug/dmaheap_heaps/<heap>/`.
 //!
 //! | file                | meaning                                                   |
 //! |---------------------|-----------------------------------------------------------|
@@ -9,34 +10,42 @@
 //! | `watermark`         | highest `bytes` seen; writing anything resets it to `bytes` |
 //! | `alloc_failures`    | failed allocations (ENOMEM, EINTR, ...)                   |
 //! | `pool_bytes`        | bytes held in the page pools                              |
-//! | `pool_pages_order8` | pooled 1 MiB blocks (likewise `order4`, `order0`)         |
+//! | `pool_blocks_1mib`  | pooled 1 MiB blocks (likewise `64kib`, `page`)            |
 //! | `pool_limit_bytes`  | pool size limit                                           |
 //! | `deferred_bytes`    | released bytes not yet zeroed/returned by the worker      |
 //! | `uncached`          | 1 if CPU mappings are write-combined                      |
 //! | `contiguous`        | 1 for CMA and carveout heaps (physically contiguous)      |
+//! | `carveout`          | 1 for carveout heaps                                      |
+//!
+//! debugfs, one decimal counter per file: `alloc_interrupted` (allocations abandoned for a fatal
+//! signal), `flushes_at_alloc` / `flushes_at_recycle` (cache write-backs of zeroed memory for
+//! uncached heaps, at allocation and before pooling), `syncs_for_cpu_<dir>` /
+//! `syncs_for_device_<dir>` (syncs of mapped attachments in begin/end_cpu_access, by the
+//! direction the attachment was mapped with: `bidirectional`, `to_device`, `from_device`).
 
 use crate::bindings as b;
 use crate::heap::{for_each_heap, Heap};
-use kernel::ffi::c_char;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::error::code::ENOMEM;
+use kernel::ffi::c_char;
 use kernel::prelude::*;
 
-const NATTRS: usize = 12;
+const NATTRS: usize = 13;
 const NAMES: [&core::ffi::CStr; NATTRS] = [
     c"buffers",
     c"bytes",
     c"watermark",
     c"alloc_failures",
     c"pool_bytes",
-    c"pool_pages_order8",
-    c"pool_pages_order4",
-    c"pool_pages_order0",
+    c"pool_blocks_1mib",
+    c"pool_blocks_64kib",
+    c"pool_blocks_page",
     c"pool_limit_bytes",
     c"deferred_bytes",
     c"uncached",
     c"contiguous",
+    c"carveout",
 ];
 const WATERMARK: usize = 2;
 
@@ -50,6 +59,24 @@ static mut ATTR_PTRS: [*mut b::attribute; NATTRS + 1] = [ptr::null_mut(); NATTRS
 static mut GROUP: b::attribute_group = unsafe { core::mem::zeroed() };
 
 static ROOT: AtomicPtr<b::kobject> = AtomicPtr::new(ptr::null_mut());
+static DEBUGFS_ROOT: AtomicPtr<b::dentry> = AtomicPtr::new(ptr::null_mut());
+
+/// The debugfs counters of a heap: file name and counter.
+fn debug_counters(h: &Heap) -> [(&'static core::ffi::CStr, &AtomicU64); 9] {
+    let s = &h.stats;
+    // Indexed by `enum dma_data_direction`: BIDIRECTIONAL, TO_DEVICE, FROM_DEVICE.
+    [
+        (c"alloc_interrupted", &s.interrupted),
+        (c"flushes_at_alloc", &s.flushes_at_alloc),
+        (c"flushes_at_recycle", &s.flushes_at_recycle),
+        (c"syncs_for_cpu_bidirectional", &s.syncs_for_cpu[0]),
+        (c"syncs_for_cpu_to_device", &s.syncs_for_cpu[1]),
+        (c"syncs_for_cpu_from_device", &s.syncs_for_cpu[2]),
+        (c"syncs_for_device_bidirectional", &s.syncs_for_device[0]),
+        (c"syncs_for_device_to_device", &s.syncs_for_device[1]),
+        (c"syncs_for_device_from_device", &s.syncs_for_device[2]),
+    ]
+}
 
 fn value(h: &Heap, idx: usize) -> u64 {
     let s = &h.stats;
@@ -63,7 +90,8 @@ fn value(h: &Heap, idx: usize) -> u64 {
         8 => h.pool_limit as u64,
         9 => s.deferred_bytes.load(Ordering::Relaxed),
         10 => h.uncached as u64,
-        _ => !matches!(h.kind, crate::heap::Kind::System) as u64,
+        11 => !matches!(h.kind, crate::heap::Kind::System) as u64,
+        _ => h.carveout().is_some() as u64,
     }
 }
 
@@ -83,7 +111,11 @@ fn lookup(kobj: *mut b::kobject, attr: *mut b::kobj_attribute) -> Option<(&'stat
 ///
 /// # Safety
 /// Called only by sysfs, for one of our attributes, with a `PAGE_SIZE` buffer.
-unsafe extern "C" fn show(kobj: *mut b::kobject, attr: *mut b::kobj_attribute, buf: *mut c_char) -> isize {
+unsafe extern "C" fn show(
+    kobj: *mut b::kobject,
+    attr: *mut b::kobj_attribute,
+    buf: *mut c_char,
+) -> isize {
     let Some((h, idx)) = lookup(kobj, attr) else {
         return -(b::EINVAL as isize);
     };
@@ -103,7 +135,7 @@ unsafe extern "C" fn store(
 ) -> isize {
     match lookup(kobj, attr) {
         Some((h, WATERMARK)) => {
-            h.stats.watermark.store(h.stats.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+            h.stats.reset_watermark();
             count as isize
         }
         _ => -(b::EINVAL as isize),
@@ -128,11 +160,16 @@ pub(crate) fn init() -> Result {
         group.attrs = ptrs.as_mut_ptr();
     }
     // SAFETY: `kernel_kobj` is /sys/kernel, always present.
-    let root = unsafe { b::kobject_create_and_add(c"dmaheap_heaps".as_ptr().cast(), b::kernel_kobj) };
+    let root =
+        unsafe { b::kobject_create_and_add(c"dmaheap_heaps".as_ptr().cast(), b::kernel_kobj) };
     if root.is_null() {
         return Err(ENOMEM);
     }
     ROOT.store(root, Ordering::Release);
+    // SAFETY: creates a debugfs directory with a static name; failure (or no debugfs) gives an
+    // error pointer, which debugfs' functions accept and ignore.
+    let droot = unsafe { b::debugfs_create_dir(c"dmaheap_heaps".as_ptr().cast(), ptr::null_mut()) };
+    DEBUGFS_ROOT.store(droot, Ordering::Release);
     Ok(())
 }
 
@@ -152,11 +189,26 @@ pub(crate) fn add_heap(h: &Heap) -> Result {
         return Err(kernel::error::Error::from_errno(ret));
     }
     h.kobj.store(kobj, Ordering::Release);
+    // SAFETY: `h.name` is NUL-terminated; the parent is our debugfs root (or an error pointer).
+    let dir = unsafe {
+        b::debugfs_create_dir(h.name.as_ptr().cast(), DEBUGFS_ROOT.load(Ordering::Acquire))
+    };
+    h.debugfs.store(dir, Ordering::Release);
+    for (name, counter) in debug_counters(h) {
+        // SAFETY: the counter lives as long as the heap; the file is removed with the directory
+        // before a heap is ever freed (`remove_heap`). debugfs reads the u64 with a plain load,
+        // which is what an `AtomicU64` holds.
+        unsafe { b::debugfs_create_u64(name.as_ptr().cast(), 0o444, dir, counter.as_ptr()) };
+    }
     Ok(())
 }
 
 /// Removes one heap's directory (failed load only).
 pub(crate) fn remove_heap(h: &Heap) {
+    let dir = h.debugfs.swap(ptr::null_mut(), Ordering::AcqRel);
+    // SAFETY: removes the heap's debugfs directory and its files (null and error pointers are
+    // ignored).
+    unsafe { b::debugfs_remove(dir) };
     let kobj = h.kobj.swap(ptr::null_mut(), Ordering::AcqRel);
     if !kobj.is_null() {
         // SAFETY: drops our reference; the kobject core removes the directory and its files.
@@ -166,6 +218,8 @@ pub(crate) fn remove_heap(h: &Heap) {
 
 /// Removes `/sys/kernel/dmaheap_heaps` (failed load only).
 pub(crate) fn exit() {
+    // SAFETY: removes our debugfs root (null and error pointers are ignored).
+    unsafe { b::debugfs_remove(DEBUGFS_ROOT.swap(ptr::null_mut(), Ordering::AcqRel)) };
     let root = ROOT.swap(ptr::null_mut(), Ordering::AcqRel);
     if !root.is_null() {
         // SAFETY: drops our reference.

@@ -307,6 +307,19 @@ fn host_checks() -> Result<(Totals, Vec<String>)> {
         "rustfmt check",
         Command::new(&cargo).args(["fmt", "--all", "--", "--check"]),
     )?;
+    // The kernel module is not a cargo crate: rustfmt it the way the kernel's `make
+    // rustfmtcheck` would, with the kernel's .rustfmt.toml (a copy in heaps-kmod/). Each crate
+    // root (the heap module, the test importer) reaches its module files through its `mod` items.
+    gate(
+        "rustfmt check of heaps-kmod (the kernel's .rustfmt.toml)",
+        Command::new("rustfmt").args([
+            "--check",
+            "--config-path",
+            "heaps-kmod/.rustfmt.toml",
+            "heaps-kmod/dmaheap_rs.rs",
+            "heaps-kmod/tests/importer/importer.rs",
+        ]),
+    )?;
     gate(
         "clippy -D warnings",
         Command::new(&cargo).args([

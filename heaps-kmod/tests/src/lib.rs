@@ -7,8 +7,44 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod importer;
+pub mod importer_tests;
+
 /// Where the module publishes one directory of statistics per heap.
 pub const STATS_DIR: &str = "/sys/kernel/dmaheap_heaps";
+/// Where the module publishes one directory of debugging counters per heap (debugfs).
+pub const DEBUG_DIR: &str = "/sys/kernel/debug/dmaheap_heaps";
+
+/// The kernel's page size (4 KiB on x86_64; 4, 16 or 64 KiB on arm64).
+pub fn page_size() -> u64 {
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .and_then(|v| u64::try_from(v).ok())
+            .expect("sysconf(_SC_PAGESIZE)")
+    })
+}
+
+/// The block sizes of the system heaps' pools, largest first, and their statistics files:
+/// 1 MiB, 64 KiB and one page, whatever the page size (with 64 KiB pages the 64 KiB class is
+/// the page class).
+pub fn pool_classes() -> [(u64, &'static str); 3] {
+    [
+        (1 << 20, "pool_blocks_1mib"),
+        ((1u64 << 16).max(page_size()), "pool_blocks_64kib"),
+        (page_size(), "pool_blocks_page"),
+    ]
+}
+
+/// One debugfs counter of one heap (`u64::MAX` when unreadable, which no check accepts).
+pub fn debug_stat(heap: &str, file: &str) -> u64 {
+    fs::read_to_string(Path::new(DEBUG_DIR).join(heap).join(file))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(u64::MAX)
+}
 /// The module's name as the kernel knows it.
 pub const MODULE_NAME: &str = "dmaheap_heaps";
 
@@ -18,6 +54,8 @@ pub struct KmodHeap {
     pub name: String,
     pub uncached: bool,
     pub contiguous: bool,
+    /// A carveout heap (boot-reserved range, write-combined through the module's own mapping).
+    pub carveout: bool,
 }
 
 /// The module's heaps, sorted by name (empty if the module is not loaded).
@@ -29,6 +67,7 @@ pub fn kmod_heaps() -> Vec<KmodHeap> {
             heaps.push(KmodHeap {
                 uncached: stat(&name, "uncached") == 1,
                 contiguous: stat(&name, "contiguous") == 1,
+                carveout: stat(&name, "carveout") == 1,
                 name,
             });
         }
