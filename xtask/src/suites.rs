@@ -495,8 +495,14 @@ pub fn bench_plan(arch: Arch) -> Plan {
     // The allocator HAL: the same heap through binder and the policy, against a direct ioctl.
     steps.extend(binder_setup());
     steps.extend(hal_service());
+    // The baseline for the HAL's fixed cost: a bare binder round trip passing one fd, measured
+    // in the same run, just before the HAL on the pooled heap.
+    steps.extend(binder_smoke_service());
     steps.push(show("echo; dmaheap-bench --heap system"));
-    steps.push(show("echo; dmaheap-bench --heap kmod-system"));
+    steps.push(show(
+        "echo; binder-smoke bench-fd kmod-system 400 | tee /tmp/bare-fd.txt | head -1; \
+         dmaheap-bench --heap kmod-system --bare-fd-us $(tail -1 /tmp/bare-fd.txt)",
+    ));
     let mut programs = vec![
         Program::CargoBin {
             package: "heaps-kmod-tests",
