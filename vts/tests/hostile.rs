@@ -226,6 +226,7 @@ fn dumps_into_full_pipes_do_not_stop_the_service() {
 #[test]
 fn one_uid_saturating_the_service_does_not_starve_another() {
     let hal = hal();
+    let before = live_dmabufs();
     // 16 processes of one uid, each asking for an 8 MiB buffer (zeroed, then mapped and read
     // by the client): more calls than the service has binder threads.
     let flood: Vec<Child> = (0..16)
@@ -240,7 +241,11 @@ fn one_uid_saturating_the_service_does_not_starve_another() {
             .unwrap()
         })
         .collect();
-    // Another uid's 4 KiB allocations complete meanwhile.
+    // Once the flood's buffers are being made, another uid's 4 KiB allocations complete.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while live_dmabufs() <= before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     for i in 0..10 {
         hal.allocate_from_heap("system", 4096, "hostile.small")
             .unwrap_or_else(|e| panic!("allocation {i} while uid {FLOODER} floods: {e}"));
