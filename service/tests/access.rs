@@ -581,3 +581,24 @@ fn a_dump_into_a_pipe_nobody_reads_gives_up_at_the_deadline() {
     drop(writer);
     assert_eq!(reading.join().unwrap(), data.len());
 }
+
+#[test]
+fn the_phases_of_an_allocation_are_timed_and_dumped() {
+    let a = allocator();
+    a.allocate(&caller(APP), &Selector::Heap("system".into()), 4096, "x")
+        .unwrap();
+    let phases: Vec<_> = a
+        .phases()
+        .means()
+        .into_iter()
+        .map(|(p, n, _)| (p, n))
+        .collect();
+    for phase in [
+        "validation, policy, access",
+        "allocation ioctl",
+        "name + SET_NAME",
+    ] {
+        assert!(phases.contains(&(phase, 1)), "{phase}: {phases:?}");
+    }
+    assert!(a.dump().contains("time per phase of allocation calls"));
+}
