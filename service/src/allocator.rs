@@ -18,7 +18,7 @@ use crate::policy::{is_plain_heap_name, Policy, Resolution, MAX_HEAP_NAME_BYTES}
 use crate::stats::Stats;
 
 /// How long a call over its uid's in-flight limit waits for a slot before `ERROR_BUSY`.
-pub const BUSY_WAIT: Duration = Duration::from_millis(500);
+pub const BUSY_WAIT: Duration = Duration::from_secs(1);
 
 /// How often one kind of failure of one caller is logged (denials: per caller and heap).
 pub const LOG_INTERVAL: Duration = Duration::from_secs(60);
@@ -65,11 +65,26 @@ pub struct Allocator<B> {
     phases: PhaseTimes,
 }
 
-/// Calls being served per uid, so that one client can never hold every binder thread.
+/// Calls being served per uid, so that one client can never hold every binder thread. Calls over
+/// the limit wait their turn in arrival order (a waiter is never overtaken by later calls of the
+/// same uid), for at most [`BUSY_WAIT`].
 #[derive(Debug, Default)]
 struct InFlight {
-    by_uid: Mutex<HashMap<u32, u32>>,
+    state: Mutex<InFlightState>,
     freed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct InFlightState {
+    by_uid: HashMap<u32, UidCalls>,
+    next_ticket: u64,
+}
+
+#[derive(Debug, Default)]
+struct UidCalls {
+    running: u32,
+    /// Tickets of the calls waiting for a slot, oldest first.
+    waiting: std::collections::VecDeque<u64>,
 }
 
 /// A slot of [`InFlight`], given back on drop.
@@ -81,45 +96,65 @@ struct Slot<'a> {
 impl InFlight {
     fn acquire(&self, uid: u32, limit: u32, wait: Duration) -> HalResult<Slot<'_>> {
         let deadline = Instant::now() + wait;
-        let mut by_uid = self.by_uid.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        let calls = state.by_uid.entry(uid).or_default();
+        if calls.running < limit && calls.waiting.is_empty() {
+            calls.running += 1;
+            return Ok(Slot {
+                in_flight: self,
+                uid,
+            });
+        }
+        calls.waiting.push_back(ticket);
         loop {
-            let count = by_uid.entry(uid).or_insert(0);
-            if *count < limit {
-                *count += 1;
+            let now = Instant::now();
+            let timed_out = now >= deadline;
+            if !timed_out {
+                state = self
+                    .freed
+                    .wait_timeout(state, deadline - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            let calls = state.by_uid.entry(uid).or_default();
+            if calls.waiting.front() == Some(&ticket) && calls.running < limit {
+                calls.waiting.pop_front();
+                calls.running += 1;
+                // The next in line may fit too.
+                self.freed.notify_all();
                 return Ok(Slot {
                     in_flight: self,
                     uid,
                 });
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if timed_out || Instant::now() >= deadline {
+                calls.waiting.retain(|&t| t != ticket);
+                // Whoever was behind this call may be first in line now.
+                self.freed.notify_all();
                 return Err(HalError::busy(format!(
                     "uid {uid} already has {limit} calls in flight (the policy's max_calls_per_uid)"
                 )));
             }
-            by_uid = self
-                .freed
-                .wait_timeout(by_uid, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
         }
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut by_uid = self
+        let mut state = self
             .in_flight
-            .by_uid
+            .state
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = by_uid.get_mut(&self.uid) {
-            *count -= 1;
-            if *count == 0 {
-                by_uid.remove(&self.uid);
+        if let Some(calls) = state.by_uid.get_mut(&self.uid) {
+            calls.running -= 1;
+            if calls.running == 0 && calls.waiting.is_empty() {
+                state.by_uid.remove(&self.uid);
             }
         }
-        drop(by_uid);
+        drop(state);
         self.in_flight.freed.notify_all();
     }
 }
