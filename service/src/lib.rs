@@ -5,9 +5,12 @@
 //! [`backend::HeapBackend`]; [`service`] exposes it over binder. Everything but `service` runs in
 //! host tests, on memfds instead of /dev/dma_heap.
 
+pub mod access;
 pub mod allocator;
 pub mod backend;
+pub mod dump;
 pub mod error;
+pub mod phases;
 pub mod policy;
 pub mod service;
 pub mod stats;

@@ -508,16 +508,31 @@ fn concurrent_clients_get_their_buffers_without_errors_or_service_fd_growth() {
                 let mut bytes = 0;
                 for i in 0..per_client {
                     let size = 4096u64 << (i % 5);
-                    let buf = if i % 2 == 0 {
-                        hal.allocate_from_heap(&heap, size, &format!("vts.c{client}"))
-                    } else {
-                        hal.allocate_by_usage(
-                            usage::CPU_READ_OFTEN | usage::CPU_WRITE_OFTEN,
-                            size,
-                            &format!("vts.c{client}"),
-                        )
+                    let allocate = || {
+                        if i % 2 == 0 {
+                            hal.allocate_from_heap(&heap, size, &format!("vts.c{client}"))
+                        } else {
+                            hal.allocate_by_usage(
+                                usage::CPU_READ_OFTEN | usage::CPU_WRITE_OFTEN,
+                                size,
+                                &format!("vts.c{client}"),
+                            )
+                        }
+                    };
+                    // All 100 clients are one uid, more than the service serves at once for
+                    // one uid: ERROR_BUSY means "try again later", and is the only error
+                    // allowed.
+                    let mut result = allocate();
+                    for _ in 0..50 {
+                        match &result {
+                            Err(e) if e.service_code() == Some(ERROR_BUSY) => {
+                                std::thread::sleep(Duration::from_millis(20));
+                                result = allocate();
+                            }
+                            _ => break,
+                        }
                     }
-                    .map_err(|e| format!("client {client} allocation {i}: {e}"))?;
+                    let buf = result.map_err(|e| format!("client {client} allocation {i}: {e}"))?;
                     if buf.size() < size {
                         return Err(format!("client {client}: {} bytes for {size}", buf.size()));
                     }
