@@ -53,11 +53,10 @@ fn service_declares_the_aidl_instance_and_runs_as_a_hal() {
 }
 
 fn policy() -> Build {
-    Build {
-        stub_dir: root().join("android/checks/platform-stub"),
-        vendor_dir: root().join("sepolicy/vendor"),
-        extra_te: None,
-    }
+    Build::new(
+        root().join("android/checks/platform-stub"),
+        root().join("sepolicy/vendor"),
+    )
 }
 
 fn contexts() -> Vec<std::path::PathBuf> {

@@ -19,9 +19,8 @@ fn stub_dir() -> PathBuf {
 fn build(vendor: &Path, extra: Option<&str>) -> Result<(String, usize), String> {
     let work = tempfile::tempdir().unwrap();
     let out = Build {
-        stub_dir: stub_dir(),
-        vendor_dir: vendor.to_owned(),
         extra_te: extra.map(str::to_owned),
+        ..Build::new(stub_dir(), vendor.to_owned())
     }
     .compile(work.path())?;
     assert!(out.policy_bin.metadata().unwrap().len() > 0);
