@@ -21,6 +21,7 @@ const STUB_HEAD: &[&str] = &[
     "global_macros",
     "te_macros",
     "mls",
+    "policy_capabilities",
     "platform.te",
     "modprobe.te",
 ];
@@ -224,11 +225,17 @@ impl Build {
         let mut check =
             String::from("# Generated: one genfscon per label of the contexts files.\n");
         let mut contexts_checked = 0;
-        for f in self.contexts_files() {
-            for e in read_contexts(&f)? {
+        // Two directories may both have a file_contexts: the file's index keeps paths unique.
+        for (index, f) in self.contexts_files().iter().enumerate() {
+            for e in read_contexts(f)? {
                 check.push_str(&format!(
-                    "# {}:{} {}\ngenfscon dmaheapcheck /{}/{} {}\n",
-                    e.file, e.line, e.key, e.file, e.line, e.context
+                    "# {}:{} {}\ngenfscon dmaheapcheck /{index}/{}/{} {}\n",
+                    f.display(),
+                    e.line,
+                    e.key,
+                    e.file,
+                    e.line,
+                    e.context
                 ));
                 contexts_checked += 1;
             }
