@@ -22,7 +22,7 @@ pub use vendor::dmaheap::Resolution::Resolution;
 /// The constants declared in `IHeapAllocator.aidl`, under their AIDL names.
 pub mod consts {
     pub use crate::vendor::dmaheap::IHeapAllocator::{
-        ERROR_BAD_ARGUMENT, ERROR_INTERNAL, ERROR_NO_SUCH_HEAP, ERROR_OUT_OF_MEMORY,
+        ERROR_BAD_ARGUMENT, ERROR_BUSY, ERROR_INTERNAL, ERROR_NO_SUCH_HEAP, ERROR_OUT_OF_MEMORY,
         ERROR_QUOTA_EXCEEDED, ERROR_UNSUPPORTED_USAGE, ION_FLAG_CACHED, ION_FLAG_CACHED_NEEDS_SYNC,
         MAX_BATCH_COUNT, MAX_DEBUG_NAME_BYTES, VERSION,
     };
@@ -46,6 +46,7 @@ pub fn error_name(code: i32) -> &'static str {
         consts::ERROR_OUT_OF_MEMORY => "ERROR_OUT_OF_MEMORY",
         consts::ERROR_QUOTA_EXCEEDED => "ERROR_QUOTA_EXCEEDED",
         consts::ERROR_INTERNAL => "ERROR_INTERNAL",
+        consts::ERROR_BUSY => "ERROR_BUSY",
         _ => "unknown error code",
     }
 }
@@ -74,6 +75,7 @@ mod tests {
             consts::ERROR_OUT_OF_MEMORY,
             consts::ERROR_QUOTA_EXCEEDED,
             consts::ERROR_INTERNAL,
+            consts::ERROR_BUSY,
         ];
         let mut names: Vec<_> = codes.iter().map(|&c| error_name(c)).collect();
         names.sort();

@@ -1,15 +1,29 @@
 //! The service's logic, independent of binder: validate a request, resolve it through the policy,
 //! allocate with fallbacks, name the buffers, count.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use dmabuf::DmaBuf;
 use dmaheap_aidl::consts::MAX_DEBUG_NAME_BYTES;
 
+pub use crate::access::Caller;
+use crate::access::RateLimitedLog;
 use crate::backend::{BackendError, HeapBackend};
 use crate::error::{ErrorKind, HalError, HalResult};
-use crate::policy::{Policy, Resolution};
+use crate::policy::{is_plain_heap_name, Policy, Resolution, MAX_HEAP_NAME_BYTES};
 use crate::stats::Stats;
+
+/// How long a call over its uid's in-flight limit waits for a slot before `ERROR_BUSY`.
+pub const BUSY_WAIT: Duration = Duration::from_millis(500);
+
+/// How often one kind of failure of one caller is logged (denials: per caller and heap).
+pub const LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The kernel keeps this many bytes of a dma-buf name (DMA_BUF_NAME_LEN 32, with the NUL).
+pub const KERNEL_NAME_BYTES: usize = 31;
 
 /// How a request picks its heap (the AIDL `HeapSelector`, in Rust terms).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +36,6 @@ pub enum Selector {
         /// As the caller sent it: negative values are refused, not reinterpreted.
         alignment: i64,
     },
-}
-
-/// Who is asking, from the binder transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caller {
-    pub uid: u32,
-    pub pid: i32,
 }
 
 /// A buffer ready to be handed out.
@@ -52,6 +59,67 @@ pub struct Allocator<B> {
     backend: B,
     stats: Stats,
     page_size: u64,
+    in_flight: InFlight,
+    failure_log: RateLimitedLog,
+}
+
+/// Calls being served per uid, so that one client can never hold every binder thread.
+#[derive(Debug, Default)]
+struct InFlight {
+    by_uid: Mutex<HashMap<u32, u32>>,
+    freed: Condvar,
+}
+
+/// A slot of [`InFlight`], given back on drop.
+struct Slot<'a> {
+    in_flight: &'a InFlight,
+    uid: u32,
+}
+
+impl InFlight {
+    fn acquire(&self, uid: u32, limit: u32, wait: Duration) -> HalResult<Slot<'_>> {
+        let deadline = Instant::now() + wait;
+        let mut by_uid = self.by_uid.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let count = by_uid.entry(uid).or_insert(0);
+            if *count < limit {
+                *count += 1;
+                return Ok(Slot {
+                    in_flight: self,
+                    uid,
+                });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(HalError::busy(format!(
+                    "uid {uid} already has {limit} calls in flight (the policy's max_calls_per_uid)"
+                )));
+            }
+            by_uid = self
+                .freed
+                .wait_timeout(by_uid, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut by_uid = self
+            .in_flight
+            .by_uid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = by_uid.get_mut(&self.uid) {
+            *count -= 1;
+            if *count == 0 {
+                by_uid.remove(&self.uid);
+            }
+        }
+        drop(by_uid);
+        self.in_flight.freed.notify_all();
+    }
 }
 
 impl<B: HeapBackend> Allocator<B> {
@@ -67,6 +135,8 @@ impl<B: HeapBackend> Allocator<B> {
             backend,
             stats: Stats::default(),
             page_size,
+            in_flight: InFlight::default(),
+            failure_log: RateLimitedLog::new(LOG_INTERVAL, 4096),
         }
     }
 
@@ -86,11 +156,11 @@ impl<B: HeapBackend> Allocator<B> {
         self.page_size
     }
 
-    /// Which heaps `selector` would use, without allocating.
-    pub fn resolve(&self, selector: &Selector) -> HalResult<Resolution> {
+    /// Which heaps `selector` would use for `caller`, without allocating.
+    pub fn resolve(&self, caller: &Caller, selector: &Selector) -> HalResult<Resolution> {
         let present = |heap: &str| self.backend.is_present(heap);
         match selector {
-            Selector::Usage(usage) => self.policy.resolve_usage(*usage, &present),
+            Selector::Usage(usage) => self.policy.resolve_usage(*usage, &present, caller),
             Selector::Ion {
                 heap_id_mask,
                 flags,
@@ -101,15 +171,19 @@ impl<B: HeapBackend> Allocator<B> {
                         "ION alignment {alignment} is neither 0 nor a power of two"
                     )));
                 }
-                self.policy.resolve_ion(*heap_id_mask, *flags, &present)
+                self.policy
+                    .resolve_ion(*heap_id_mask, *flags, &present, caller)
             }
             Selector::Heap(name) => {
-                if self.policy.heap(name).is_none() {
+                // Length first: a hostile name is never formatted into a message or a log.
+                if name.len() > MAX_HEAP_NAME_BYTES || !is_plain_heap_name(name) {
                     return Err(HalError::no_such_heap(format!(
-                        "heap {name:?} is not declared by the policy ({})",
-                        self.policy.origin
+                        "the heap name ({} bytes) is not a heap name: at most {MAX_HEAP_NAME_BYTES} \
+                         printable ASCII bytes without '/'",
+                        name.len()
                     )));
                 }
+                self.policy.check_heap_access(name, caller)?;
                 if !present(name) {
                     return Err(HalError::no_such_heap(format!(
                         "heap {name:?} is not present on this device"
@@ -128,12 +202,15 @@ impl<B: HeapBackend> Allocator<B> {
     /// One buffer.
     pub fn allocate(
         &self,
-        caller: Caller,
+        caller: &Caller,
         selector: &Selector,
         size: i64,
         debug_name: &str,
     ) -> HalResult<Allocation> {
-        let result = self.allocate_checked(caller, selector, size, debug_name);
+        let result = self
+            .in_flight
+            .acquire(caller.uid, self.policy.limits.max_calls_per_uid, BUSY_WAIT)
+            .and_then(|_slot| self.allocate_checked(caller, selector, size, debug_name));
         self.record(caller, result.as_ref().map(std::slice::from_ref));
         result
     }
@@ -142,33 +219,53 @@ impl<B: HeapBackend> Allocator<B> {
     /// before the error is returned, so nothing is leaked and the caller gets none.
     pub fn allocate_batch(
         &self,
-        caller: Caller,
+        caller: &Caller,
         selector: &Selector,
         size: i64,
         count: i32,
         debug_name: &str,
     ) -> HalResult<Vec<Allocation>> {
-        let result = self.allocate_batch_checked(caller, selector, size, count, debug_name);
+        let result = self
+            .in_flight
+            .acquire(caller.uid, self.policy.limits.max_calls_per_uid, BUSY_WAIT)
+            .and_then(|_slot| {
+                self.allocate_batch_checked(caller, selector, size, count, debug_name)
+            });
         self.record(caller, result.as_deref());
         result
     }
 
     fn allocate_checked(
         &self,
-        caller: Caller,
+        caller: &Caller,
         selector: &Selector,
         size: i64,
         debug_name: &str,
     ) -> HalResult<Allocation> {
         validate_debug_name(debug_name)?;
         let len = self.checked_size(size)?;
-        let resolution = self.resolve(selector)?;
-        self.allocate_resolved(caller, &resolution, len, debug_name)
+        self.check_request_total(len, 1)?;
+        let resolution = self.resolve(caller, selector)?;
+        self.allocate_resolved(caller, &resolution, len, debug_name, None)
+    }
+
+    /// The per-call limit on size times count, for single buffers and batches alike.
+    fn check_request_total(&self, len: u64, count: u32) -> HalResult<()> {
+        let limit = self.policy.limits.max_request_bytes;
+        match len.checked_mul(u64::from(count)) {
+            Some(total) if total <= limit => Ok(()),
+            _ => Err(HalError::new(
+                ErrorKind::QuotaExceeded,
+                format!(
+                    "{count} buffer(s) of {len} bytes exceed the per-call limit of {limit} bytes"
+                ),
+            )),
+        }
     }
 
     fn allocate_batch_checked(
         &self,
-        caller: Caller,
+        caller: &Caller,
         selector: &Selector,
         size: i64,
         count: i32,
@@ -183,40 +280,35 @@ impl<B: HeapBackend> Allocator<B> {
                 HalError::bad_argument(format!("batch count {count} is outside 1..={limit}"))
             })?;
         let len = self.checked_size(size)?;
-        let total = len
-            .checked_mul(u64::from(count))
-            .filter(|t| *t <= self.policy.limits.max_request_bytes);
-        if total.is_none() {
-            return Err(HalError::new(
-                ErrorKind::QuotaExceeded,
-                format!(
-                    "{count} buffers of {len} bytes exceed the per-call limit of {} bytes",
-                    self.policy.limits.max_request_bytes
-                ),
-            ));
-        }
-        let resolution = self.resolve(selector)?;
+        self.check_request_total(len, count)?;
+        let resolution = self.resolve(caller, selector)?;
         let mut buffers = Vec::with_capacity(count as usize);
         for index in 0..count {
-            let name = format!("{debug_name}#{index}");
             // `?` drops `buffers`, closing every fd made so far: all or nothing.
-            buffers.push(self.allocate_resolved(caller, &resolution, len, &name)?);
+            buffers.push(self.allocate_resolved(
+                caller,
+                &resolution,
+                len,
+                debug_name,
+                Some(index),
+            )?);
         }
         Ok(buffers)
     }
 
     fn allocate_resolved(
         &self,
-        caller: Caller,
+        caller: &Caller,
         resolution: &Resolution,
         len: u64,
         debug_name: &str,
+        batch_index: Option<u32>,
     ) -> HalResult<Allocation> {
         let mut failures = Vec::new();
         for heap in &resolution.candidates {
             match self.backend.allocate(heap, len) {
                 Ok(buf) => {
-                    let label = buffer_label(caller, heap, debug_name);
+                    let label = buffer_label(caller, heap, debug_name, batch_index);
                     // A buffer that cannot be named still works; refusing it would turn a
                     // debugging aid into an outage.
                     if let Err(e) = self.backend.set_name(&buf, &label) {
@@ -273,7 +365,7 @@ impl<B: HeapBackend> Allocator<B> {
         Ok(aligned)
     }
 
-    fn record(&self, caller: Caller, result: Result<&[Allocation], &HalError>) {
+    fn record(&self, caller: &Caller, result: Result<&[Allocation], &HalError>) {
         match result {
             Ok(allocations) => {
                 for a in allocations {
@@ -281,15 +373,37 @@ impl<B: HeapBackend> Allocator<B> {
                 }
             }
             Err(e) => {
-                log::info!(
-                    "uid {} pid {}: {} ({})",
-                    caller.uid,
-                    caller.pid,
-                    e,
-                    dmaheap_aidl::error_name(e.code())
-                );
                 self.stats.error(caller.uid);
+                self.log_failure(caller, e);
             }
+        }
+    }
+
+    /// One line per (caller, heap) for a denial and per (uid, error kind) otherwise, at most
+    /// once per [`LOG_INTERVAL`]: a client that fails on purpose cannot flood the log.
+    pub fn log_failure(&self, caller: &Caller, e: &HalError) {
+        let key = match &e.denied_heap {
+            Some(heap) => format!("{}\0{}\0{heap}", caller.uid, caller.domain_shown()),
+            None => format!("{}\0{:?}", caller.uid, e.kind),
+        };
+        let Some(held_back) = self.failure_log.admit(&key) else {
+            return;
+        };
+        let more = if held_back > 0 {
+            format!(" ({held_back} more like it not logged)")
+        } else {
+            String::new()
+        };
+        if e.kind == ErrorKind::Denied {
+            log::warn!("denied pid {}: {}{more}", caller.pid, e.message);
+        } else {
+            log::info!(
+                "uid {} pid {}: {} ({}){more}",
+                caller.uid,
+                caller.pid,
+                e,
+                e.kind.name()
+            );
         }
     }
 
@@ -422,13 +536,84 @@ impl<B: HeapBackend> Allocator<B> {
     }
 }
 
-/// The dma-buf name: owner first, because the kernel keeps only 31 bytes and the heap is also
-/// visible as the exporter name.
-pub fn buffer_label(caller: Caller, heap: &str, debug_name: &str) -> String {
-    format!("u{}:p{}:{debug_name}@{heap}", caller.uid, caller.pid)
+/// The dma-buf name, within the [`KERNEL_NAME_BYTES`] the kernel keeps:
+/// `u<uid>:p<pid>:<debug name>[#<batch index>]@<heap>`. The uid, the batch index and the `@`
+/// always stay (the index is what tells a batch's buffers apart); then the heap name, then the
+/// pid; the debug name gets what is left, cut at a character boundary.
+pub fn buffer_label(
+    caller: &Caller,
+    heap: &str,
+    debug_name: &str,
+    batch_index: Option<u32>,
+) -> String {
+    let uid = format!("u{}:", caller.uid);
+    let index = batch_index.map(|i| format!("#{i}")).unwrap_or_default();
+    let mut room = KERNEL_NAME_BYTES.saturating_sub(uid.len() + index.len() + 1);
+    // Heap names are ASCII (validated), so any byte count is a character boundary.
+    let heap = &heap[..heap.len().min(room)];
+    room -= heap.len();
+    let pid = format!("p{}:", caller.pid);
+    let pid = if pid.len() <= room {
+        pid
+    } else {
+        String::new()
+    };
+    room -= pid.len();
+    let name = truncate_at_char(debug_name, room);
+    format!("{uid}{pid}{name}{index}@{heap}")
+}
+
+fn truncate_at_char(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Whether a character may not appear in a debug name: control characters (Unicode Cc), line
+/// and paragraph separators (Zl, Zp), and format characters (Cf): bidirectional overrides and
+/// isolates, zero-width spaces and joiners, the BOM, invisible operators, tags. They end up in
+/// kernel debug output and logs, where they hide or reorder what a reader sees.
+pub fn is_forbidden_in_name(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || is_format_char(c)
+}
+
+/// Unicode general category Cf (format), from the Unicode Character Database's
+/// `extracted/DerivedGeneralCategory.txt` (Unicode 15.1).
+const FORMAT_CHARS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+fn is_format_char(c: char) -> bool {
+    FORMAT_CHARS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
 /// Debug names must be short, printable text: they end up in kernel debug output and logs.
+/// The length is checked first, so a hostile name is never scanned or formatted in full.
 pub fn validate_debug_name(name: &str) -> HalResult<()> {
     if name.is_empty() {
         return Err(HalError::bad_argument("the debug name is empty"));
@@ -439,9 +624,10 @@ pub fn validate_debug_name(name: &str) -> HalResult<()> {
             name.len()
         )));
     }
-    if let Some(c) = name.chars().find(|c| c.is_control()) {
+    if let Some(c) = name.chars().find(|&c| is_forbidden_in_name(c)) {
         return Err(HalError::bad_argument(format!(
-            "the debug name contains control character {c:?}"
+            "the debug name contains U+{:04X}, a control, separator or format character",
+            c as u32
         )));
     }
     Ok(())

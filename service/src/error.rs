@@ -1,4 +1,5 @@
-//! The errors a client can get, each tied to one service-specific code of the AIDL interface.
+//! The errors a client can get: each tied to one service-specific code of the AIDL interface,
+//! except a denial, which is binder's own `EX_SECURITY`.
 
 use dmaheap_aidl::consts;
 
@@ -11,18 +12,32 @@ pub enum ErrorKind {
     OutOfMemory,
     QuotaExceeded,
     Internal,
+    /// Too many of this uid's calls are in flight (`ERROR_BUSY`).
+    Busy,
+    /// The policy does not let this caller use the heap: `EX_SECURITY`, not a service code.
+    Denied,
 }
 
 impl ErrorKind {
-    /// The AIDL constant for this kind.
-    pub fn code(self) -> i32 {
-        match self {
+    /// The AIDL `ERROR_*` constant for this kind; `None` for a denial (`EX_SECURITY`).
+    pub fn code(self) -> Option<i32> {
+        Some(match self {
             ErrorKind::BadArgument => consts::ERROR_BAD_ARGUMENT,
             ErrorKind::NoSuchHeap => consts::ERROR_NO_SUCH_HEAP,
             ErrorKind::UnsupportedUsage => consts::ERROR_UNSUPPORTED_USAGE,
             ErrorKind::OutOfMemory => consts::ERROR_OUT_OF_MEMORY,
             ErrorKind::QuotaExceeded => consts::ERROR_QUOTA_EXCEEDED,
             ErrorKind::Internal => consts::ERROR_INTERNAL,
+            ErrorKind::Busy => consts::ERROR_BUSY,
+            ErrorKind::Denied => return None,
+        })
+    }
+
+    /// The name logs use.
+    pub fn name(self) -> &'static str {
+        match self.code() {
+            Some(code) => dmaheap_aidl::error_name(code),
+            None => "EX_SECURITY",
         }
     }
 }
@@ -33,6 +48,8 @@ impl ErrorKind {
 pub struct HalError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The heap a denial is about (the key of its rate-limited log line).
+    pub denied_heap: Option<String>,
 }
 
 impl HalError {
@@ -40,7 +57,19 @@ impl HalError {
         Self {
             kind,
             message: message.into(),
+            denied_heap: None,
         }
+    }
+
+    pub fn denied(heap: &str, message: impl Into<String>) -> Self {
+        Self {
+            denied_heap: Some(heap.to_owned()),
+            ..Self::new(ErrorKind::Denied, message)
+        }
+    }
+
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Busy, message)
     }
 
     pub fn bad_argument(message: impl Into<String>) -> Self {
@@ -55,7 +84,8 @@ impl HalError {
         Self::new(ErrorKind::UnsupportedUsage, message)
     }
 
-    pub fn code(&self) -> i32 {
+    /// The service-specific code; `None` for a denial.
+    pub fn code(&self) -> Option<i32> {
         self.kind.code()
     }
 }

@@ -5,8 +5,10 @@
 //! [`backend::HeapBackend`]; [`service`] exposes it over binder. Everything but `service` runs in
 //! host tests, on memfds instead of /dev/dma_heap.
 
+pub mod access;
 pub mod allocator;
 pub mod backend;
+pub mod dump;
 pub mod error;
 pub mod policy;
 pub mod service;

@@ -12,6 +12,7 @@ use dmaheap_aidl::usage;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::access::{self, AllowList, Caller};
 use crate::error::{HalError, HalResult};
 
 /// Where a device keeps the policy.
@@ -60,8 +61,13 @@ pub struct Limits {
     pub max_allocation_bytes: u64,
     /// Largest `count` of a batch (`ERROR_BAD_ARGUMENT` above it), at most `MAX_BATCH_COUNT`.
     pub max_batch_count: u32,
-    /// Largest total of one call, size times count (`ERROR_QUOTA_EXCEEDED` above it).
+    /// Largest total of one call, size times count (`ERROR_QUOTA_EXCEEDED` above it), single
+    /// allocations included.
     pub max_request_bytes: u64,
+    /// Allocation calls one uid may have in flight at once; more wait briefly, then get
+    /// `ERROR_BUSY`. Keep it below the service's binder threads so that one client can never
+    /// hold them all.
+    pub max_calls_per_uid: u32,
 }
 
 impl Default for Limits {
@@ -70,6 +76,7 @@ impl Default for Limits {
             max_allocation_bytes: 512 << 20,
             max_batch_count: dmaheap_aidl::consts::MAX_BATCH_COUNT as u32,
             max_request_bytes: 1 << 30,
+            max_calls_per_uid: 4,
         }
     }
 }
@@ -81,7 +88,30 @@ pub struct HeapSpec {
     pub cached: bool,
     pub contiguous: bool,
     pub secure: bool,
+    /// Memory set aside at boot (not the system's pages), whether contiguous or not.
+    pub carveout: bool,
     pub description: String,
+    /// Who may allocate from it; see [`HeapSpec::admits`].
+    pub allow: AllowList,
+    pub line: usize,
+}
+
+impl HeapSpec {
+    /// Contiguous, carveout and secure memory is scarce or special: only the callers the
+    /// policy lists get it.
+    pub fn is_restricted(&self) -> bool {
+        self.contiguous || self.carveout || self.secure
+    }
+
+    /// Whether `caller` may allocate from this heap: a listed caller always; with no list, every
+    /// caller on a plain system heap and nobody on a restricted one.
+    pub fn admits(&self, caller: &Caller) -> bool {
+        if self.allow.is_empty() {
+            !self.is_restricted()
+        } else {
+            self.allow.admits(caller)
+        }
+    }
 }
 
 /// The usage conditions of a rule; all given conditions must hold.
@@ -128,6 +158,8 @@ pub struct Rule {
     /// Try the next present heap when an allocation fails, not only when a heap is absent.
     /// Off by default: a contiguous-memory rule must not quietly fall back to scattered pages.
     pub fallback_on_failure: bool,
+    /// Who may use the rule at all (narrows the heaps' own lists, never widens them).
+    pub allow: AllowList,
 }
 
 /// Where one legacy ION heap id goes.
@@ -140,6 +172,17 @@ pub struct IonMapping {
     pub heaps: Vec<String>,
     /// Alternatives with `ION_FLAG_CACHED`; the uncached ones when the file gives none.
     pub cached_heaps: Vec<String>,
+    /// Who may use this id at all (narrows the heaps' own lists, never widens them).
+    pub allow: AllowList,
+}
+
+impl IonMapping {
+    /// Whether the id leads to secure heaps (validation keeps an entry all secure or none).
+    pub fn is_secure(&self, policy: &Policy) -> bool {
+        self.heaps
+            .iter()
+            .any(|h| policy.heap(h).is_some_and(|spec| spec.secure))
+    }
 }
 
 /// A validated policy.
@@ -207,7 +250,11 @@ impl Policy {
                         .unwrap_or(defaults.max_allocation_bytes),
                     max_batch_count: raw.max_batch_count.unwrap_or(defaults.max_batch_count),
                     max_request_bytes: raw.max_request_bytes.unwrap_or(defaults.max_request_bytes),
+                    max_calls_per_uid: raw.max_calls_per_uid.unwrap_or(defaults.max_calls_per_uid),
                 };
+                if limits.max_calls_per_uid == 0 {
+                    return Err(invalid(span, "max_calls_per_uid must be at least 1".into()));
+                }
                 if limits.max_allocation_bytes == 0 || limits.max_request_bytes == 0 {
                     return Err(invalid(span, "limits must be greater than 0".into()));
                 }
@@ -252,12 +299,17 @@ impl Policy {
                     format!("heap {:?} is declared twice", raw.name),
                 ));
             }
+            let allow = allow_list(raw.allow_domains, raw.allow_uids)
+                .map_err(|m| invalid(span.clone(), format!("heap {:?}: {m}", raw.name)))?;
             heaps.push(HeapSpec {
                 name: raw.name,
                 cached: raw.cached.unwrap_or(true),
                 contiguous: raw.contiguous.unwrap_or(false),
                 secure: raw.secure.unwrap_or(false),
+                carveout: raw.carveout.unwrap_or(false),
                 description: raw.description.unwrap_or_default(),
+                allow,
+                line: lines.line_of(span.start),
             });
         }
         if heaps.is_empty() {
@@ -367,16 +419,29 @@ impl Policy {
                                 format!("rule {name:?} matches PROTECTED usage but heap {heap:?} is not secure"),
                             ));
                         }
+                    } else if let Some(heap) = list.iter().find(|h| is_secure(h)) {
+                        // Secure memory cannot be mapped by the CPU: a rule that may see usage
+                        // without PROTECTED must never hand it out.
+                        return Err(invalid(
+                            span,
+                            format!(
+                                "rule {name:?} lists secure heap {heap:?} but does not require PROTECTED \
+                                 (all_of or exact)"
+                            ),
+                        ));
                     }
                     Action::Heaps(list)
                 }
             };
+            let allow = allow_list(raw.allow_domains, raw.allow_uids)
+                .map_err(|m| invalid(span.clone(), format!("rule {name:?}: {m}")))?;
             rules.push(Rule {
                 name,
                 line,
                 matcher,
                 action,
                 fallback_on_failure: raw.fallback_on_failure.unwrap_or(false),
+                allow,
             });
         }
         if rules.is_empty() {
@@ -422,12 +487,31 @@ impl Policy {
                 Some(list) => heaps_of(list)?,
                 None => heaps.clone(),
             };
+            // One id is one kind of memory: an entry that mixes secure and normal heaps would
+            // put protected content in CPU-readable memory when the secure one is absent.
+            let secure_count = heaps
+                .iter()
+                .chain(&cached_heaps)
+                .filter(|h| is_secure(h))
+                .count();
+            if secure_count != 0 && secure_count != heaps.len() + cached_heaps.len() {
+                return Err(invalid(
+                    span,
+                    format!(
+                        "ION heap id {} mixes secure and non-secure heaps; give each its own id",
+                        raw.id
+                    ),
+                ));
+            }
+            let allow = allow_list(raw.allow_domains, raw.allow_uids)
+                .map_err(|m| invalid(span.clone(), format!("ION heap id {}: {m}", raw.id)))?;
             let mapping = IonMapping {
                 id: raw.id,
                 name: raw.name.unwrap_or_else(|| format!("ion-{}", raw.id)),
                 line,
                 heaps,
                 cached_heaps,
+                allow,
             };
             if let Some(previous) = ion.insert(raw.id, mapping) {
                 return Err(invalid(
@@ -453,11 +537,42 @@ impl Policy {
         self.heaps.iter().find(|h| h.name == name)
     }
 
-    /// The heaps a gralloc usage is served from, in order, considering which are `present`.
+    /// The denial for `caller` on `heap`: binder's EX_SECURITY, naming the heap and the domain.
+    pub fn denial(&self, heap: &str, caller: &Caller, via: &str) -> HalError {
+        HalError::denied(
+            heap,
+            format!(
+                "uid {} (domain {}) may not allocate from heap {heap:?}{via}: the policy ({}) does not list it",
+                caller.uid,
+                caller.domain_shown(),
+                self.origin
+            ),
+        )
+    }
+
+    /// Whether `caller` may allocate from the declared heap `name`.
+    pub fn check_heap_access(&self, name: &str, caller: &Caller) -> HalResult<()> {
+        match self.heap(name) {
+            Some(spec) if spec.admits(caller) => Ok(()),
+            Some(_) => Err(self.denial(name, caller, "")),
+            None => Err(HalError::no_such_heap(format!(
+                "heap {name:?} is not declared by the policy ({})",
+                self.origin
+            ))),
+        }
+    }
+
+    fn heap_admits(&self, name: &str, caller: &Caller) -> bool {
+        self.heap(name).is_some_and(|spec| spec.admits(caller))
+    }
+
+    /// The heaps a gralloc usage is served from, in order, considering which are `present` and
+    /// which of them `caller` may use.
     pub fn resolve_usage(
         &self,
         usage_bits: u64,
         present: &dyn Fn(&str) -> bool,
+        caller: &Caller,
     ) -> HalResult<Resolution> {
         let unknown = usage::unknown_bits(usage_bits);
         if unknown != 0 {
@@ -496,8 +611,19 @@ impl Policy {
                 list.join(", ")
             )));
         }
+        let via = format!(" (usage {described}, rule {:?})", rule.name);
+        if !rule.allow.is_empty() && !rule.allow.admits(caller) {
+            return Err(self.denial(allowed[0], caller, &via));
+        }
+        let (permitted, denied): (Vec<&String>, Vec<&String>) = allowed
+            .into_iter()
+            .partition(|h| self.heap_admits(h, caller));
+        if permitted.is_empty() {
+            let shown = denied.iter().find(|h| present(h)).unwrap_or(&denied[0]);
+            return Err(self.denial(shown, caller, &via));
+        }
         let (candidates, absent): (Vec<&String>, Vec<&String>) =
-            allowed.into_iter().partition(|h| present(h));
+            permitted.into_iter().partition(|h| present(h));
         if candidates.is_empty() {
             let names = absent
                 .iter()
@@ -526,6 +652,14 @@ impl Policy {
                 .join(", ");
             reason.push_str(&format!("; absent on this device: {names}"));
         }
+        if !denied.is_empty() {
+            let names = denied
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            reason.push_str(&format!("; not for this caller: {names}"));
+        }
         Ok(Resolution {
             rule: rule.name.clone(),
             candidates: candidates.into_iter().cloned().collect(),
@@ -534,12 +668,14 @@ impl Policy {
         })
     }
 
-    /// The heaps a legacy ION request is tried on, in ION's order: highest heap id first.
+    /// The heaps a legacy ION request is tried on, in ION's order: highest heap id first,
+    /// skipping what `caller` may not use.
     pub fn resolve_ion(
         &self,
         heap_id_mask: u32,
         flags: u32,
         present: &dyn Fn(&str) -> bool,
+        caller: &Caller,
     ) -> HalResult<Resolution> {
         use dmaheap_aidl::consts::{ION_FLAG_CACHED, ION_FLAG_CACHED_NEEDS_SYNC};
         if heap_id_mask == 0 {
@@ -556,25 +692,54 @@ impl Policy {
         let mut ids = Vec::new();
         let mut candidates: Vec<String> = Vec::new();
         let mut absent: Vec<String> = Vec::new();
+        let mut denied: Option<(&str, u32)> = None;
+        let mut secure_ids = 0;
         for id in (0..32u32).rev().filter(|id| heap_id_mask & (1 << id) != 0) {
             let mapping = self.ion.get(&id).ok_or_else(|| {
                 HalError::no_such_heap(format!(
                     "ION heap id {id} (mask {heap_id_mask:#x}) is not mapped to a dma-buf heap by the policy"
                 ))
             })?;
+            if mapping.is_secure(self) {
+                secure_ids += 1;
+            }
             ids.push(format!("{}({id})", mapping.name));
             let alternatives = if cached {
                 &mapping.cached_heaps
             } else {
                 &mapping.heaps
             };
-            match alternatives.iter().find(|h| present(h)) {
+            let gate_open = mapping.allow.is_empty() || mapping.allow.admits(caller);
+            let mut usable = alternatives
+                .iter()
+                .filter(|h| gate_open && self.heap_admits(h, caller));
+            match usable.find(|h| present(h)) {
                 Some(heap) if !candidates.contains(heap) => candidates.push(heap.clone()),
                 Some(_) => {}
-                None => absent.extend(alternatives.iter().cloned()),
+                None => {
+                    let refused = alternatives
+                        .iter()
+                        .find(|h| present(h) && !(gate_open && self.heap_admits(h, caller)));
+                    match refused {
+                        Some(heap) => {
+                            denied.get_or_insert((heap, id));
+                        }
+                        None => absent.extend(alternatives.iter().cloned()),
+                    }
+                }
             }
         }
+        // ION tries every id of the mask in turn: a mask naming secure and normal ids would
+        // fall from protected memory into CPU-readable memory.
+        if secure_ids != 0 && secure_ids != ids.len() {
+            return Err(HalError::unsupported(format!(
+                "ION mask {heap_id_mask:#x} mixes secure and non-secure heap ids"
+            )));
+        }
         if candidates.is_empty() {
+            if let Some((heap, id)) = denied {
+                return Err(self.denial(heap, caller, &format!(" (ION heap id {id})")));
+            }
             return Err(HalError::no_such_heap(format!(
                 "ION mask {heap_id_mask:#x} maps to {}, none of which is present",
                 absent.join(", ")
@@ -597,10 +762,13 @@ impl Policy {
     }
 }
 
+/// The longest heap name a policy may declare (and a request may give).
+pub const MAX_HEAP_NAME_BYTES: usize = 64;
+
 /// Heap names become paths under /dev/dma_heap, so they must not be able to leave it.
 pub fn is_plain_heap_name(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= 64
+        && name.len() <= MAX_HEAP_NAME_BYTES
         && name != "."
         && name != ".."
         && name.chars().all(|c| c.is_ascii_graphic() && c != '/')
@@ -641,6 +809,7 @@ struct LimitsFile {
     max_allocation_bytes: Option<u64>,
     max_batch_count: Option<u32>,
     max_request_bytes: Option<u64>,
+    max_calls_per_uid: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -650,7 +819,10 @@ struct HeapFile {
     cached: Option<bool>,
     contiguous: Option<bool>,
     secure: Option<bool>,
+    carveout: Option<bool>,
     description: Option<String>,
+    allow_domains: Option<Vec<String>>,
+    allow_uids: Option<Vec<UidSpec>>,
 }
 
 #[derive(Deserialize)]
@@ -664,6 +836,8 @@ struct RuleFile {
     heaps: Option<Vec<String>>,
     reject: Option<String>,
     fallback_on_failure: Option<bool>,
+    allow_domains: Option<Vec<String>>,
+    allow_uids: Option<Vec<UidSpec>>,
 }
 
 #[derive(Deserialize)]
@@ -673,6 +847,43 @@ struct IonFile {
     name: Option<String>,
     heap: OneOrMany,
     cached_heap: Option<OneOrMany>,
+    allow_domains: Option<Vec<String>>,
+    allow_uids: Option<Vec<UidSpec>>,
+}
+
+/// A uid in `allow_uids`: an Android ID name or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum UidSpec {
+    Number(i64),
+    Name(String),
+}
+
+fn allow_list(
+    domains: Option<Vec<String>>,
+    uids: Option<Vec<UidSpec>>,
+) -> Result<AllowList, String> {
+    let domains = domains.unwrap_or_default();
+    if let Some(bad) = domains.iter().find(|d| !access::is_selinux_identifier(d)) {
+        return Err(format!(
+            "allow_domains entry {bad:?} is not an SELinux type name"
+        ));
+    }
+    let uids = uids
+        .unwrap_or_default()
+        .into_iter()
+        .map(|spec| match spec {
+            // u32::MAX is (uid_t)-1, "no uid" to the kernel: nobody calls with it.
+            UidSpec::Number(n) => u32::try_from(n)
+                .ok()
+                .filter(|&u| u != u32::MAX)
+                .ok_or_else(|| format!("allow_uids entry {n} is not a uid")),
+            UidSpec::Name(name) => access::uid_of_name(&name).ok_or_else(|| {
+                format!("allow_uids entry {name:?} is not an Android ID name this service knows; give the number")
+            }),
+        })
+        .collect::<Result<Vec<u32>, String>>()?;
+    Ok(AllowList { domains, uids })
 }
 
 #[derive(Deserialize)]

@@ -1,36 +1,57 @@
 //! The binder face of the allocator: `IHeapAllocator` over rsbinder.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use dmaheap_aidl::{
     AllocationResult, AllocatorStats, ClientStats, HeapInfo, HeapSelector, HeapStats,
     IHeapAllocator, IonRequest, Resolution,
 };
-use rsbinder::{ParcelFileDescriptor, Status};
+use rsbinder::{ExceptionCode, ParcelFileDescriptor, Status, StatusCode};
 
 use crate::allocator::{Allocation, Allocator, Caller, Selector};
 use crate::backend::HeapBackend;
+use crate::dump::{write_with_deadline, DUMP_DEADLINE};
 use crate::error::HalError;
 
 pub struct HeapAllocatorService<B> {
     allocator: Arc<Allocator<B>>,
+    /// One dump at a time: each may hold its binder thread up to [`DUMP_DEADLINE`].
+    dumping: Mutex<()>,
 }
 
 impl<B: HeapBackend> HeapAllocatorService<B> {
     pub fn new(allocator: Arc<Allocator<B>>) -> Self {
-        Self { allocator }
+        Self {
+            allocator,
+            dumping: Mutex::new(()),
+        }
     }
 }
 
+/// The binder features the service registers with: the caller's SELinux context with every
+/// call (rsbinder sets `FLAT_BINDER_FLAG_TXN_SECURITY_CTX` only where SELinux is on).
+pub fn binder_features() -> rsbinder::BinderFeatures {
+    let mut features = rsbinder::BinderFeatures::default();
+    features.set_requesting_sid = true;
+    features
+}
+
+/// Who is calling: uid and pid from the transaction, the domain from the SELinux context the
+/// kernel attached to it.
 fn caller() -> Caller {
-    Caller {
-        uid: rsbinder::get_calling_uid(),
-        pid: rsbinder::get_calling_pid(),
-    }
+    let sid = rsbinder::get_calling_sid();
+    Caller::with_context(
+        rsbinder::get_calling_uid(),
+        rsbinder::get_calling_pid(),
+        sid.as_deref().and_then(|s| s.to_str().ok()),
+    )
 }
 
 fn status(e: HalError) -> Status {
-    Status::new_service_specific_error(e.code(), Some(e.message))
+    match e.code() {
+        Some(code) => Status::new_service_specific_error(code, Some(e.message)),
+        None => Status::from((ExceptionCode::Security, e.message.as_str())),
+    }
 }
 
 fn ion_selector(request: &IonRequest) -> Selector {
@@ -60,11 +81,38 @@ fn to_resolution(r: crate::policy::Resolution) -> Resolution {
 }
 
 impl<B: HeapBackend> rsbinder::Interface for HeapAllocatorService<B> {
+    /// Only root, system, shell and dumpstate may dump; the write gives up at a deadline, so a
+    /// pipe nobody reads cannot hold a binder thread.
     fn dump(&self, writer: &mut dyn std::io::Write, _args: &[String]) -> rsbinder::Result<()> {
-        writer
-            .write_all(self.allocator.dump().as_bytes())
-            .map_err(|_| rsbinder::StatusCode::Unknown)?;
-        Ok(())
+        let caller = caller();
+        if !caller.is_privileged() {
+            log::warn!(
+                "dump refused to uid {} (domain {})",
+                caller.uid,
+                caller.domain_shown()
+            );
+            return Err(StatusCode::PermissionDenied);
+        }
+        let Ok(_one_at_a_time) = self.dumping.try_lock() else {
+            return Err(StatusCode::WouldBlock);
+        };
+        write_with_deadline(writer, self.allocator.dump().as_bytes(), DUMP_DEADLINE).map_err(|e| {
+            log::warn!("dump for uid {} abandoned: {e}", caller.uid);
+            StatusCode::TimedOut
+        })
+    }
+}
+
+impl<B: HeapBackend> HeapAllocatorService<B> {
+    fn resolve(&self, selector: &Selector) -> rsbinder::BinderResult<Resolution> {
+        let caller = caller();
+        self.allocator
+            .resolve(&caller, selector)
+            .map(to_resolution)
+            .map_err(|e| {
+                self.allocator.log_failure(&caller, &e);
+                status(e)
+            })
     }
 }
 
@@ -76,7 +124,7 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
         debug_name: &str,
     ) -> rsbinder::BinderResult<AllocationResult> {
         self.allocator
-            .allocate(caller(), &Selector::Usage(usage as u64), size, debug_name)
+            .allocate(&caller(), &Selector::Usage(usage as u64), size, debug_name)
             .map(to_result)
             .map_err(status)
     }
@@ -88,7 +136,12 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
         debug_name: &str,
     ) -> rsbinder::BinderResult<AllocationResult> {
         self.allocator
-            .allocate(caller(), &Selector::Heap(heap.to_owned()), size, debug_name)
+            .allocate(
+                &caller(),
+                &Selector::Heap(heap.to_owned()),
+                size,
+                debug_name,
+            )
             .map(to_result)
             .map_err(status)
     }
@@ -100,7 +153,7 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
         debug_name: &str,
     ) -> rsbinder::BinderResult<AllocationResult> {
         self.allocator
-            .allocate(caller(), &ion_selector(request), size, debug_name)
+            .allocate(&caller(), &ion_selector(request), size, debug_name)
             .map(to_result)
             .map_err(status)
     }
@@ -118,7 +171,7 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
             HeapSelector::Ion(request) => ion_selector(request),
         };
         self.allocator
-            .allocate_batch(caller(), &selector, size, count, debug_name)
+            .allocate_batch(&caller(), &selector, size, count, debug_name)
             .map(|all| all.into_iter().map(to_result).collect())
             .map_err(status)
     }
@@ -141,17 +194,11 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
     }
 
     fn resolveUsage(&self, usage: i64) -> rsbinder::BinderResult<Resolution> {
-        self.allocator
-            .resolve(&Selector::Usage(usage as u64))
-            .map(to_resolution)
-            .map_err(status)
+        self.resolve(&Selector::Usage(usage as u64))
     }
 
     fn resolveIon(&self, request: &IonRequest) -> rsbinder::BinderResult<Resolution> {
-        self.allocator
-            .resolve(&ion_selector(request))
-            .map(to_resolution)
-            .map_err(status)
+        self.resolve(&ion_selector(request))
     }
 
     fn getStats(&self) -> rsbinder::BinderResult<AllocatorStats> {
@@ -173,9 +220,13 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
             })
             .collect();
         heaps.sort_by(|a, b| a.heapName.cmp(&b.heapName));
+        // Other uids' counters say who allocates what: only privileged callers see them.
+        let caller = caller();
+        let privileged = caller.is_privileged();
         let clients = snapshot
             .clients
             .iter()
+            .filter(|(uid, _)| privileged || **uid == caller.uid)
             .map(|(uid, c)| ClientStats {
                 uid: *uid as i32,
                 allocations: saturate(c.allocations),

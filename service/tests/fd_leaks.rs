@@ -15,7 +15,7 @@ fn failed_and_successful_requests_leave_no_fds_behind() {
         Policy::builtin_default(),
         MemfdBackend::with_heaps(["system", "system-uncached"]),
     );
-    let caller = Caller { uid: 1000, pid: 1 };
+    let caller = Caller::new(1000, 1);
     let sel = Selector::Usage(CPU_READ_OFTEN);
     let before = open_fds();
 
@@ -23,14 +23,14 @@ fn failed_and_successful_requests_leave_no_fds_behind() {
         // A batch that fails half-way, at a different point each round.
         a.backend()
             .fail_after("system", round % 8, nix::Error::ENOMEM);
-        assert!(a.allocate_batch(caller, &sel, 4096, 8, "leak").is_err());
+        assert!(a.allocate_batch(&caller, &sel, 4096, 8, "leak").is_err());
         // Refused before allocating, and failing in the backend.
-        assert!(a.allocate(caller, &sel, 0, "leak").is_err());
-        assert!(a.allocate(caller, &sel, 4096, "leak").is_err());
+        assert!(a.allocate(&caller, &sel, 0, "leak").is_err());
+        assert!(a.allocate(&caller, &sel, 4096, "leak").is_err());
     }
     a.backend()
         .fail_after("system", u64::MAX, nix::Error::ENOMEM);
-    let held = a.allocate_batch(caller, &sel, 4096, 16, "held").unwrap();
+    let held = a.allocate_batch(&caller, &sel, 4096, 16, "held").unwrap();
     assert_eq!(
         open_fds(),
         before + 16,

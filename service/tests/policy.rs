@@ -3,7 +3,20 @@
 
 use dmaheap_aidl::usage::*;
 use dmaheap_service::policy::{Policy, PolicyError};
-use dmaheap_service::ErrorKind;
+use dmaheap_service::{Caller, ErrorKind};
+
+/// The gralloc allocator's uid on a device (AID_SYSTEM): every policy here lists it.
+const SYSTEM: Caller = Caller {
+    uid: 1000,
+    pid: 1,
+    domain: None,
+};
+
+const ROOT: Caller = Caller {
+    uid: 0,
+    pid: 1,
+    domain: None,
+};
 
 fn all_present(_: &str) -> bool {
     true
@@ -15,7 +28,7 @@ fn heap_for(
     present: &dyn Fn(&str) -> bool,
 ) -> Result<String, ErrorKind> {
     policy
-        .resolve_usage(usage, present)
+        .resolve_usage(usage, present, &SYSTEM)
         .map(|r| r.candidates[0].clone())
         .map_err(|e| e.kind)
 }
@@ -37,10 +50,10 @@ fn invalid_line(text: &str) -> (usize, String) {
 const TWO_HEAPS: &str = r#"
 [[heap]]
 name = "system"
-
 [[heap]]
 name = "secure"
 secure = true
+allow_uids = ["system"]
 "#;
 
 #[test]
@@ -82,13 +95,15 @@ fn the_default_policy_follows_aosp_practice() {
 fn unknown_usage_bits_are_rejected_and_vendor_bits_accepted() {
     let p = Policy::builtin_default();
     for bit in [10, 13, 19, 21, 33, 34, 47] {
-        let err = p.resolve_usage(1 << bit, &all_present).unwrap_err();
+        let err = p
+            .resolve_usage(1 << bit, &all_present, &SYSTEM)
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::UnsupportedUsage, "bit {bit}");
         assert!(err.message.contains("does not define"), "{}", err.message);
     }
     for bit in [28, 31, 48, 63] {
         assert!(
-            p.resolve_usage(CPU_READ_OFTEN | (1 << bit), &all_present)
+            p.resolve_usage(CPU_READ_OFTEN | (1 << bit), &all_present, &SYSTEM)
                 .is_ok(),
             "bit {bit}"
         );
@@ -102,6 +117,7 @@ fn rules_match_exact_all_any_and_none_in_order() {
 [[heap]]
 name = "cma"
 contiguous = true
+allow_uids = [1000]
 
 [[rule]]
 name = "exact"
@@ -126,7 +142,7 @@ heaps = ["system"]
     );
     let p = Policy::parse(&text, "t").unwrap();
     let rule = |u| {
-        p.resolve_usage(u, &all_present)
+        p.resolve_usage(u, &all_present, &SYSTEM)
             .map(|r| r.rule)
             .unwrap_or_else(|e| e.message)
     };
@@ -141,7 +157,7 @@ heaps = ["system"]
     assert_eq!(rule(PROTECTED | VIDEO_DECODER | GPU_TEXTURE), "all");
     // PROTECTED that reaches the catch-all finds only a non-secure heap: refused.
     let err = p
-        .resolve_usage(PROTECTED | GPU_TEXTURE, &all_present)
+        .resolve_usage(PROTECTED | GPU_TEXTURE, &all_present, &SYSTEM)
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::UnsupportedUsage);
     assert!(err.message.contains("never substituted"), "{}", err.message);
@@ -150,7 +166,9 @@ heaps = ["system"]
 #[test]
 fn absent_heaps_fall_back_in_order_and_the_reason_says_so() {
     let p = Policy::builtin_default();
-    let r = p.resolve_usage(GPU_TEXTURE, &|h| h == "system").unwrap();
+    let r = p
+        .resolve_usage(GPU_TEXTURE, &|h| h == "system", &SYSTEM)
+        .unwrap();
     assert_eq!(r.candidates, ["system"]);
     assert_eq!(r.rule, "no-cpu-access");
     assert!(
@@ -158,7 +176,9 @@ fn absent_heaps_fall_back_in_order_and_the_reason_says_so() {
         "{}",
         r.reason
     );
-    let err = p.resolve_usage(GPU_TEXTURE, &|_| false).unwrap_err();
+    let err = p
+        .resolve_usage(GPU_TEXTURE, &|_| false, &SYSTEM)
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NoSuchHeap);
 }
 
@@ -241,23 +261,31 @@ fn invalid_policies_name_the_line() {
 #[test]
 fn ion_masks_are_tried_highest_id_first_with_cached_variants() {
     let p = load_example("qualcomm.toml");
-    // Bits 25 (system) and 8 (CP_MM): 25 first, as ION's priority order does.
+    // Bits 25 (system) and 22 (ADSP): 25 first, as ION's priority order does.
     let r = p
-        .resolve_ion((1 << 25) | (1 << 8), 0, &all_present)
+        .resolve_ion((1 << 25) | (1 << 22), 0, &all_present, &SYSTEM)
         .unwrap();
-    assert_eq!(r.candidates, ["qcom,system-uncached", "qcom,secure-pixel"]);
+    assert_eq!(r.candidates, ["qcom,system-uncached", "qcom,adsp"]);
     assert!(r.fallback_on_error);
+    // Bits 25 (system) and 8 (CP_MM, secure): ION would fall from protected memory into
+    // normal pages when the secure heap fails, so the mask is refused.
+    let err = p
+        .resolve_ion((1 << 25) | (1 << 8), 0, &all_present, &SYSTEM)
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnsupportedUsage);
+    assert!(err.message.contains("mixes secure"), "{}", err.message);
     let r = p
         .resolve_ion(
             1 << 25,
             dmaheap_aidl::consts::ION_FLAG_CACHED as u32,
             &all_present,
+            &SYSTEM,
         )
         .unwrap();
     assert_eq!(r.candidates, ["qcom,system"]);
     // An absent heap is skipped; the next id serves.
     let r = p
-        .resolve_ion((1 << 25) | (1 << 22), 0, &|h| h == "qcom,adsp")
+        .resolve_ion((1 << 25) | (1 << 22), 0, &|h| h == "qcom,adsp", &SYSTEM)
         .unwrap();
     assert_eq!(r.candidates, ["qcom,adsp"]);
 }
@@ -266,34 +294,42 @@ fn ion_masks_are_tried_highest_id_first_with_cached_variants() {
 fn ion_errors_are_clear() {
     let p = Policy::builtin_default();
     assert_eq!(
-        p.resolve_ion(0, 0, &all_present).unwrap_err().kind,
+        p.resolve_ion(0, 0, &all_present, &SYSTEM).unwrap_err().kind,
         ErrorKind::BadArgument
     );
-    let err = p.resolve_ion(1 << 7, 0, &all_present).unwrap_err();
+    let err = p.resolve_ion(1 << 7, 0, &all_present, &SYSTEM).unwrap_err();
     assert_eq!(err.kind, ErrorKind::NoSuchHeap);
     assert!(err.message.contains("ION heap id 7"), "{}", err.message);
     // One unmapped id poisons the mask even if another would do: the caller has a bug to fix.
     assert_eq!(
-        p.resolve_ion((1 << 7) | 1, 0, &all_present)
+        p.resolve_ion((1 << 7) | 1, 0, &all_present, &SYSTEM)
             .unwrap_err()
             .kind,
         ErrorKind::NoSuchHeap
     );
     assert_eq!(
-        p.resolve_ion(1, 1 << 31, &all_present).unwrap_err().kind,
+        p.resolve_ion(1, 1 << 31, &all_present, &SYSTEM)
+            .unwrap_err()
+            .kind,
         ErrorKind::BadArgument
     );
     // System id with and without ION_FLAG_CACHED.
     assert_eq!(
-        p.resolve_ion(1, 0, &all_present).unwrap().candidates,
+        p.resolve_ion(1, 0, &all_present, &SYSTEM)
+            .unwrap()
+            .candidates,
         ["system-uncached"]
     );
     assert_eq!(
-        p.resolve_ion(1, 1, &all_present).unwrap().candidates,
+        p.resolve_ion(1, 1, &all_present, &SYSTEM)
+            .unwrap()
+            .candidates,
         ["system"]
     );
     assert_eq!(
-        p.resolve_ion(1, 0, &|h| h == "system").unwrap().candidates,
+        p.resolve_ion(1, 0, &|h| h == "system", &SYSTEM)
+            .unwrap()
+            .candidates,
         ["system"]
     );
 }
@@ -436,7 +472,7 @@ fn every_shipped_policy_keeps_protected_usage_on_secure_heaps() {
         let p = Policy::load(&file).unwrap_or_else(|e| panic!("{e}"));
         for a in extras {
             for b in extras {
-                match p.resolve_usage(PROTECTED | a | b, &all_present) {
+                match p.resolve_usage(PROTECTED | a | b, &all_present, &SYSTEM) {
                     Ok(r) => {
                         for heap in &r.candidates {
                             assert!(
@@ -459,6 +495,12 @@ fn the_testbed_policy_prefers_the_module_heaps_and_falls_back_to_the_kernel_ones
     let path = format!("{}/policy/testbed.toml", env!("CARGO_MANIFEST_DIR"));
     let p = Policy::load(std::path::Path::new(&path)).unwrap();
     let kernel_only = |h: &str| h == "system" || h == "reserved";
+    // The VM suites run as root, which the test bed lists on every restricted heap.
+    let heap_for = |p: &Policy, usage, present: &dyn Fn(&str) -> bool| {
+        p.resolve_usage(usage, present, &ROOT)
+            .map(|r| r.candidates[0].clone())
+            .map_err(|e| e.kind)
+    };
     assert_eq!(
         heap_for(&p, GPU_TEXTURE, &all_present).unwrap(),
         "kmod-system-uncached"
@@ -481,7 +523,7 @@ fn the_testbed_policy_prefers_the_module_heaps_and_falls_back_to_the_kernel_ones
         Err(ErrorKind::UnsupportedUsage)
     );
     let r = p
-        .resolve_ion((1 << 25) | (1 << 4), 1, &kernel_only)
+        .resolve_ion((1 << 25) | (1 << 4), 1, &kernel_only, &ROOT)
         .unwrap();
     assert_eq!(r.candidates, ["system", "reserved"]);
 }

@@ -26,6 +26,11 @@ import vendor.dmaheap.Resolution;
  * the transaction error BAD_VALUE.
  *
  * Allocated buffers are always zeroed, whatever the heap.
+ *
+ * Heaps are per caller: the policy says which callers (by SELinux domain or uid) may allocate
+ * from contiguous, carveout and secure heaps. A caller the policy does not list gets binder's
+ * EX_SECURITY (a SecurityException), whose message names the heap and the caller's domain, and
+ * nothing is allocated.
  */
 @VintfStability
 interface IHeapAllocator {
@@ -44,6 +49,11 @@ interface IHeapAllocator {
     const int ERROR_QUOTA_EXCEEDED = 5;
     /** The kernel failed in a way none of the codes above describes; the message has the errno. */
     const int ERROR_INTERNAL = 6;
+    /**
+     * Too many of the caller's (same uid) calls are being served already; the call waited
+     * briefly for one of them to finish. Try again later.
+     */
+    const int ERROR_BUSY = 7;
 
     /** Hard upper bound of `count` in allocateBatch; the policy may set a lower one. */
     const int MAX_BATCH_COUNT = 64;

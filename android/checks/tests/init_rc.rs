@@ -52,6 +52,49 @@ fn service_declares_the_aidl_instance_and_runs_as_a_hal() {
     );
 }
 
+/// AOSP init refuses `restart_period` below 5 s (`ServiceParser::ParseRestartPeriod`), which
+/// would drop the whole service; the file descriptor limit is set, and covers a full batch on
+/// every binder thread.
+#[test]
+fn restart_period_is_valid_and_open_files_are_limited_explicitly() {
+    let rc = rc();
+    let s = &rc.services[0];
+    for period in s.option("restart_period") {
+        let seconds: u32 = period[0].parse().expect("restart_period is a number");
+        assert!(seconds >= 5, "init refuses restart_period {seconds} (< 5)");
+    }
+    let rlimits = s.option("rlimit");
+    let nofile = rlimits
+        .iter()
+        .find(|r| ["nofile", "RLIMIT_NOFILE", "7"].contains(&r[0].as_str()))
+        .expect("an `rlimit nofile <soft> <hard>` line");
+    let soft: u64 = nofile[1].parse().expect("a number");
+    let hard: u64 = nofile[2].parse().expect("a number");
+    let number_after = |text: &str, key: &str| -> u64 {
+        let rest = &text[text.find(key).unwrap_or_else(|| panic!("{key}")) + key.len()..];
+        rest.trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| panic!("a number after {key}"))
+    };
+    let service_main = read("service/src/bin/dmaheap-service.rs");
+    let threads_arg = &service_main[..service_main.find("threads: u32").expect("--threads")];
+    let threads = number_after(
+        &threads_arg[threads_arg.rfind("default_value_t").unwrap()..],
+        "default_value_t =",
+    );
+    let batch = number_after(
+        &read("aidl/vendor/dmaheap/IHeapAllocator.aidl"),
+        "MAX_BATCH_COUNT =",
+    );
+    assert!(soft <= hard, "{nofile:?}");
+    assert!(
+        soft >= threads * batch + 64,
+        "soft limit {soft} cannot hold a full batch on every binder thread"
+    );
+}
+
 fn policy() -> Build {
     Build::new(
         root().join("android/checks/platform-stub"),

@@ -102,6 +102,50 @@ fn labels_agree_with_the_other_files() {
 }
 
 /// Each of these must be refused by the compiler.
+/// dumpstate (bugreport, dumpsys) may find and call the service and the server may write into
+/// its pipe: a neverallow against each of those makes the build fail, so the policy grants them.
+/// The service type carries AOSP's protected_service attribute.
+#[test]
+fn dumpstate_can_dump_the_hal_and_the_service_is_protected() {
+    let (conf, _) = build(&vendor_dir(), None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        conf.contains("typeattribute dumpstate hal_dmaheap_client;"),
+        "dump_hal(hal_dmaheap) is missing"
+    );
+    assert!(
+        conf.contains("protected_service") && conf.contains("type hal_dmaheap_service,"),
+        "hal_dmaheap_service is not a protected_service"
+    );
+    let service_line = conf
+        .lines()
+        .find(|l| l.starts_with("type hal_dmaheap_service,"))
+        .unwrap();
+    assert!(service_line.contains("protected_service"), "{service_line}");
+    for (what, neverallow) in [
+        (
+            "find",
+            "neverallow dumpstate hal_dmaheap_service:service_manager find;",
+        ),
+        (
+            "call",
+            "neverallow dumpstate hal_dmaheap_server:binder call;",
+        ),
+        (
+            "write the pipe",
+            "neverallow hal_dmaheap_server dumpstate:fifo_file write;",
+        ),
+        (
+            "use the fd",
+            "neverallow hal_dmaheap_server dumpstate:fd use;",
+        ),
+    ] {
+        let err = build(&vendor_dir(), Some(neverallow))
+            .err()
+            .unwrap_or_else(|| panic!("dumpstate cannot {what}: `{neverallow}` holds"));
+        assert!(err.contains("neverallow"), "{what}: {err}");
+    }
+}
+
 #[test]
 fn violations_and_typos_fail() {
     let cases = [

@@ -53,14 +53,16 @@ impl DmaHeap {
             fd_flags: (OFlag::O_RDWR | OFlag::O_CLOEXEC).bits() as u32,
             ..Default::default()
         };
-        // SAFETY: `self.fd` is an open dma-heap device and `data` is a live, correctly laid out
-        // `struct dma_heap_allocation_data` that the kernel reads and writes only during the call.
-        unsafe { uapi::dma_heap_ioctl_alloc(self.fd.as_raw_fd(), &mut data) }.map_err(|errno| {
-            Error::Allocate {
-                heap: self.name.clone(),
-                len,
-                errno,
-            }
+        retry_on_eintr(|| {
+            // SAFETY: `self.fd` is an open dma-heap device and `data` is a live, correctly laid
+            // out `struct dma_heap_allocation_data` that the kernel reads and writes only during
+            // the call.
+            unsafe { uapi::dma_heap_ioctl_alloc(self.fd.as_raw_fd(), &mut data) }
+        })
+        .map_err(|errno| Error::Allocate {
+            heap: self.name.clone(),
+            len,
+            errno,
         })?;
         // SAFETY: on success the kernel installed a new dma-buf file descriptor in `data.fd` that
         // nothing else owns yet; ownership passes to the `OwnedFd`.
@@ -93,6 +95,22 @@ impl DmaHeap {
 
 fn is_plain_file_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
+}
+
+/// How many times an ioctl interrupted by a signal is tried again before EINTR is reported.
+/// A heap gives up with EINTR when a signal arrives while it gathers or zeroes pages (a large
+/// CMA allocation can take long enough for that); the call has done nothing then.
+pub(crate) const EINTR_RETRIES: u32 = 16;
+
+/// Calls `op` again while it fails with EINTR, at most [`EINTR_RETRIES`] more times.
+pub(crate) fn retry_on_eintr<T>(mut op: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    let mut retries = 0;
+    loop {
+        match op() {
+            Err(nix::Error::EINTR) if retries < EINTR_RETRIES => retries += 1,
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -131,5 +149,35 @@ mod tests {
         let listed = DmaHeap::list_in(&dir).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(listed, ["cma", "system", "system-uncached"]);
+    }
+
+    #[test]
+    fn an_interrupted_ioctl_is_tried_again_and_other_errors_are_not() {
+        let mut calls = 0;
+        let result = super::retry_on_eintr(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(nix::Error::EINTR)
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(result, Ok(3));
+        let mut calls = 0;
+        let result: nix::Result<()> = super::retry_on_eintr(|| {
+            calls += 1;
+            Err(nix::Error::ENOMEM)
+        });
+        assert_eq!((result, calls), (Err(nix::Error::ENOMEM), 1));
+        // A signal storm ends in EINTR rather than a thread stuck in the loop.
+        let mut calls = 0;
+        let result: nix::Result<()> = super::retry_on_eintr(|| {
+            calls += 1;
+            Err(nix::Error::EINTR)
+        });
+        assert_eq!(
+            (result, calls),
+            (Err(nix::Error::EINTR), super::EINTR_RETRIES + 1)
+        );
     }
 }

@@ -1,14 +1,15 @@
 //! `vendor.dmaheap-service`: loads the policy, opens the heaps, registers
 //! `vendor.dmaheap.IHeapAllocator/default` and serves binder calls until killed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use dmaheap_service::backend::DmaHeapBackend;
 use dmaheap_service::policy::{Policy, DEFAULT_POLICY_PATH};
-use dmaheap_service::service::HeapAllocatorService;
+use dmaheap_service::service::{binder_features, HeapAllocatorService};
 use dmaheap_service::Allocator;
 
 #[derive(Parser, Debug)]
@@ -27,7 +28,8 @@ struct Args {
     #[arg(long)]
     binder: Option<String>,
     /// Binder threads. gralloc, camera and codec clients allocate concurrently during a camera
-    /// session start, so the default leaves room for all of them.
+    /// session start, so the default leaves room for all of them. Must be above the policy's
+    /// max_calls_per_uid, so that one uid never holds every thread.
     #[arg(long, default_value_t = 8)]
     threads: u32,
     /// Validate the policy, print it with the heaps present here, and exit.
@@ -46,13 +48,59 @@ fn init_logging() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
 }
 
+/// First wait after a policy that cannot be read or is invalid; it doubles up to the maximum.
+const POLICY_RETRY_FIRST: Duration = Duration::from_secs(1);
+const POLICY_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// The policy, waiting for a valid one. A missing or invalid policy is a device bug that a
+/// restart cannot fix: rather than exit (and be restarted by init every second, flooding the
+/// log), the service logs it once, stays unregistered and reads the file again with
+/// exponential back-off, so that a fixed file (or a late /vendor mount) is picked up.
+fn wait_for_policy(path: &Path) -> Policy {
+    let mut delay = POLICY_RETRY_FIRST;
+    let mut reported: Option<String> = None;
+    loop {
+        match Policy::load(path) {
+            Ok(policy) => {
+                if reported.is_some() {
+                    log::info!("policy {} is valid now", path.display());
+                }
+                return policy;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if reported.as_deref() != Some(message.as_str()) {
+                    log::error!(
+                        "not serving: {message}; reading it again with back-off (up to every {}s)",
+                        POLICY_RETRY_MAX.as_secs()
+                    );
+                    reported = Some(message);
+                }
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(POLICY_RETRY_MAX);
+            }
+        }
+    }
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     init_logging();
 
-    // An invalid policy stops the service here: guessing a heap for PROTECTED or scanout
-    // buffers would be worse than not starting.
-    let policy = Policy::load(&args.policy).context("refusing to start with this policy")?;
+    // An invalid policy is never served: guessing a heap for PROTECTED or scanout buffers
+    // would be worse than not serving. `--check` reports it and exits.
+    let policy = if args.check {
+        Policy::load(&args.policy).context("refusing this policy")?
+    } else {
+        wait_for_policy(&args.policy)
+    };
+    if !args.check && policy.limits.max_calls_per_uid >= args.threads {
+        anyhow::bail!(
+            "max_calls_per_uid ({}) must be below the binder thread count ({}): one uid could hold every thread",
+            policy.limits.max_calls_per_uid,
+            args.threads
+        );
+    }
     let heap_names: Vec<String> = policy.heaps.iter().map(|h| h.name.clone()).collect();
     let backend = DmaHeapBackend::new(&args.heap_dir, &heap_names);
     let allocator = Arc::new(Allocator::new(policy, backend));
@@ -79,7 +127,10 @@ fn main() -> Result<()> {
         .map_err(|e| anyhow!("cannot open binder device {driver}: {e}"))?;
     rsbinder::ProcessState::start_thread_pool();
 
-    let service = dmaheap_aidl::BnHeapAllocator::new_binder(HeapAllocatorService::new(allocator));
+    let service = dmaheap_aidl::BnHeapAllocator::new_binder_with_features(
+        HeapAllocatorService::new(allocator),
+        binder_features(),
+    );
     rsbinder::hub::add_service(dmaheap_aidl::SERVICE_NAME, &service)
         .map_err(|e| anyhow!("cannot register {}: {e}", dmaheap_aidl::SERVICE_NAME))?;
     log::info!("registered {}", dmaheap_aidl::SERVICE_NAME);

@@ -92,7 +92,17 @@ fn run(args: &[String]) -> Result<(), String> {
             let dir = snaps.dir(latest);
             aidl_api::write_snapshot(&src, &dir)?;
             let hash = aidl_api::compute_hash(&dir, latest).map_err(|e| e.to_string())?;
-            std::fs::write(dir.join(".hash"), format!("{hash}\n")).map_err(|e| e.to_string())?;
+            // The earlier hashes stay as a record of what this version was before; the build
+            // compares the last line only.
+            let hash_file = dir.join(".hash");
+            let mut recorded = std::fs::read_to_string(&hash_file).unwrap_or_default();
+            if recorded.lines().map(str::trim).rfind(|l| !l.is_empty()) != Some(hash.as_str()) {
+                if !recorded.is_empty() && !recorded.ends_with('\n') {
+                    recorded.push('\n');
+                }
+                recorded.push_str(&format!("{hash}\n"));
+            }
+            std::fs::write(&hash_file, recorded).map_err(|e| e.to_string())?;
             println!(
                 "rewrote unreleased version {latest} in {} (hash {hash}); rebuild the aidl crate",
                 dir.display()

@@ -30,6 +30,7 @@ interface IHeapAllocator {
     const int ERROR_OUT_OF_MEMORY = 4;
     const int ERROR_QUOTA_EXCEEDED = 5;
     const int ERROR_INTERNAL = 6;
+    const int ERROR_BUSY = 7;
     const int MAX_BATCH_COUNT = 64;
     const int MAX_DEBUG_NAME_BYTES = 64;
     const int ION_FLAG_CACHED = 1;
