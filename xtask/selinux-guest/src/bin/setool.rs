@@ -120,16 +120,16 @@ fn first_stage(policy: &Path, init_exec: &[PathBuf], permissive: bool) -> Result
     for program in init_exec {
         set_label(program, "u:object_r:init_exec:s0")?;
     }
+    // Said before enforcing starts: from then on the kernel domain may not write to the console.
+    println!(
+        "setool: policy {} loaded ({} bytes), {}",
+        policy.display(),
+        bytes.len(),
+        if permissive { "permissive" } else { "enforcing" }
+    );
     if !permissive {
         write_file(&format!("{SELINUXFS}/enforce"), b"1")?;
     }
-    let enforcing = std::fs::read_to_string(format!("{SELINUXFS}/enforce"))?;
-    println!(
-        "setool: policy {} loaded ({} bytes), enforcing={}",
-        policy.display(),
-        bytes.len(),
-        enforcing.trim()
-    );
     Ok(())
 }
 
