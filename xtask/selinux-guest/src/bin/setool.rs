@@ -87,7 +87,34 @@ fn mount_selinuxfs() -> Result<()> {
     Ok(())
 }
 
+/// The label a file has now, if it can be read.
+fn current_label(path: &Path) -> Option<String> {
+    let cpath = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let name = CString::new(XATTR_NAME).ok()?;
+    let mut buf = [0u8; 256];
+    // SAFETY: valid NUL-terminated strings; the kernel writes at most buf.len() bytes.
+    let n = unsafe {
+        libc::lgetxattr(
+            cpath.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).ok()?;
+    Some(
+        String::from_utf8_lossy(&buf[..n])
+            .trim_end_matches('\0')
+            .to_owned(),
+    )
+}
+
+/// Labels `path` unless it has that label already (relabelling to the same label needs
+/// `relabelfrom` on it, which init has only for the labels it starts from, as with restorecon).
 fn set_label(path: &Path, context: &str) -> Result<()> {
+    if current_label(path).as_deref() == Some(context) {
+        return Ok(());
+    }
     let cpath = CString::new(path.as_os_str().as_bytes())?;
     let name = CString::new(XATTR_NAME)?;
     // The kernel takes the context with its NUL, as libselinux's setfilecon writes it.
