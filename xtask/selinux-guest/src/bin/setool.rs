@@ -152,7 +152,11 @@ fn first_stage(policy: &Path, init_exec: &[PathBuf], permissive: bool) -> Result
         "setool: policy {} loaded ({} bytes), {}",
         policy.display(),
         bytes.len(),
-        if permissive { "permissive" } else { "enforcing" }
+        if permissive {
+            "permissive"
+        } else {
+            "enforcing"
+        }
     );
     if !permissive {
         write_file(&format!("{SELINUXFS}/enforce"), b"1")?;
