@@ -373,11 +373,10 @@ pub fn init_scripts(plan: &Plan) -> Vec<(&'static str, String)> {
             GuestStep::EnterSelinux => {
                 let _ = writeln!(
                     script,
-                    "if setool first-stage {hack}--policy {policy} --init-exec /bin/busybox --init-exec /bin/setool; \
+                    "if setool first-stage --policy {policy} --init-exec /bin/busybox --init-exec /bin/setool; \
                      then exec /bin/busybox sh {SECOND_STAGE}; fi\n\
                      echo \"@@CHECK selinux fail policy loaded and enforcing, init running\"",
-                    policy = crate::selinux::GUEST_POLICY,
-                    hack = if std::env::var_os("HACK_PERMISSIVE").is_some() { "--permissive " } else { "" }
+                    policy = crate::selinux::GUEST_POLICY
                 );
                 scripts.push(("/init", std::mem::take(&mut script)));
                 script.push_str(SECOND_STAGE_PREAMBLE);
