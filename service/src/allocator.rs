@@ -13,6 +13,7 @@ pub use crate::access::Caller;
 use crate::access::RateLimitedLog;
 use crate::backend::{BackendError, HeapBackend};
 use crate::error::{ErrorKind, HalError, HalResult};
+use crate::phases::{Phase, PhaseTimes};
 use crate::policy::{is_plain_heap_name, Policy, Resolution, MAX_HEAP_NAME_BYTES};
 use crate::stats::Stats;
 
@@ -61,6 +62,7 @@ pub struct Allocator<B> {
     page_size: u64,
     in_flight: InFlight,
     failure_log: RateLimitedLog,
+    phases: PhaseTimes,
 }
 
 /// Calls being served per uid, so that one client can never hold every binder thread.
@@ -137,6 +139,7 @@ impl<B: HeapBackend> Allocator<B> {
             page_size,
             in_flight: InFlight::default(),
             failure_log: RateLimitedLog::new(LOG_INTERVAL, 4096),
+            phases: PhaseTimes::default(),
         }
     }
 
@@ -154,6 +157,11 @@ impl<B: HeapBackend> Allocator<B> {
 
     pub fn page_size(&self) -> u64 {
         self.page_size
+    }
+
+    /// Time spent per phase of the allocation calls so far.
+    pub fn phases(&self) -> &PhaseTimes {
+        &self.phases
     }
 
     /// Which heaps `selector` would use for `caller`, without allocating.
@@ -242,10 +250,12 @@ impl<B: HeapBackend> Allocator<B> {
         size: i64,
         debug_name: &str,
     ) -> HalResult<Allocation> {
+        let started = Instant::now();
         validate_debug_name(debug_name)?;
         let len = self.checked_size(size)?;
         self.check_request_total(len, 1)?;
         let resolution = self.resolve(caller, selector)?;
+        self.phases.add(Phase::Policy, started.elapsed());
         self.allocate_resolved(caller, &resolution, len, debug_name, None)
     }
 
@@ -271,6 +281,7 @@ impl<B: HeapBackend> Allocator<B> {
         count: i32,
         debug_name: &str,
     ) -> HalResult<Vec<Allocation>> {
+        let started = Instant::now();
         validate_debug_name(debug_name)?;
         let limit = self.policy.limits.max_batch_count;
         let count = u32::try_from(count)
@@ -282,6 +293,7 @@ impl<B: HeapBackend> Allocator<B> {
         let len = self.checked_size(size)?;
         self.check_request_total(len, count)?;
         let resolution = self.resolve(caller, selector)?;
+        self.phases.add(Phase::Policy, started.elapsed());
         let mut buffers = Vec::with_capacity(count as usize);
         for index in 0..count {
             // `?` drops `buffers`, closing every fd made so far: all or nothing.
@@ -306,14 +318,19 @@ impl<B: HeapBackend> Allocator<B> {
     ) -> HalResult<Allocation> {
         let mut failures = Vec::new();
         for heap in &resolution.candidates {
-            match self.backend.allocate(heap, len) {
+            match self
+                .phases
+                .time(Phase::Ioctl, || self.backend.allocate(heap, len))
+            {
                 Ok(buf) => {
+                    let named = Instant::now();
                     let label = buffer_label(caller, heap, debug_name, batch_index);
                     // A buffer that cannot be named still works; refusing it would turn a
                     // debugging aid into an outage.
                     if let Err(e) = self.backend.set_name(&buf, &label) {
                         log::warn!("cannot name a buffer from {heap} {label:?}: {e}");
                     }
+                    self.phases.add(Phase::Name, named.elapsed());
                     return Ok(Allocation {
                         buf,
                         heap: heap.clone(),
@@ -518,6 +535,14 @@ impl<B: HeapBackend> Allocator<B> {
             for (heap, line) in published {
                 let _ = writeln!(out, "  {heap:<20} {line}");
             }
+        }
+        let _ = writeln!(out, "\ntime per phase of allocation calls (mean):");
+        for (phase, count, mean) in self.phases.means() {
+            let _ = writeln!(
+                out,
+                "  {phase:<28} {:>10.1} us over {count} calls",
+                mean.as_secs_f64() * 1e6
+            );
         }
         let _ = writeln!(out, "\ncounters per calling uid:");
         let _ = writeln!(

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use dmabuf::{DmaBuf, DmaHeap};
 
@@ -126,6 +126,8 @@ impl HeapBackend for DmaHeapBackend {
 #[derive(Debug, Default)]
 pub struct MemfdBackend {
     state: Mutex<MemfdState>,
+    /// Signalled when a held heap is released or a caller starts waiting on one.
+    changed: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -134,6 +136,10 @@ struct MemfdState {
     failures: HashMap<String, FailurePlan>,
     names: Vec<String>,
     allocations: u64,
+    /// Heaps whose allocations wait until released (a slow CMA allocation, in tests).
+    held: BTreeSet<String>,
+    /// Allocations waiting on a held heap now.
+    waiting: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -175,6 +181,24 @@ impl MemfdBackend {
         self.lock().allocations
     }
 
+    /// Makes allocations from `heap` wait until [`MemfdBackend::release`].
+    pub fn hold(&self, heap: &str) {
+        self.lock().held.insert(heap.to_owned());
+    }
+
+    pub fn release(&self, heap: &str) {
+        self.lock().held.remove(heap);
+        self.changed.notify_all();
+    }
+
+    /// Waits until `count` allocations are waiting on held heaps.
+    pub fn wait_for_waiters(&self, count: usize) {
+        let mut state = self.lock();
+        while state.waiting < count {
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, MemfdState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -188,6 +212,14 @@ impl HeapBackend for MemfdBackend {
     fn allocate(&self, heap: &str, len: u64) -> Result<DmaBuf, BackendError> {
         {
             let mut state = self.lock();
+            if state.held.contains(heap) {
+                state.waiting += 1;
+                self.changed.notify_all();
+                while state.held.contains(heap) {
+                    state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+                state.waiting -= 1;
+            }
             if !state.present.contains(heap) {
                 return Err(BackendError::Absent(heap.to_owned()));
             }

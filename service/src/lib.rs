@@ -10,6 +10,7 @@ pub mod allocator;
 pub mod backend;
 pub mod dump;
 pub mod error;
+pub mod phases;
 pub mod policy;
 pub mod service;
 pub mod stats;

@@ -12,6 +12,7 @@ use crate::allocator::{Allocation, Allocator, Caller, Selector};
 use crate::backend::HeapBackend;
 use crate::dump::{write_with_deadline, DUMP_DEADLINE};
 use crate::error::HalError;
+use crate::phases::Phase;
 
 pub struct HeapAllocatorService<B> {
     allocator: Arc<Allocator<B>>,
@@ -104,6 +105,18 @@ impl<B: HeapBackend> rsbinder::Interface for HeapAllocatorService<B> {
 }
 
 impl<B: HeapBackend> HeapAllocatorService<B> {
+    /// An allocation call: the caller's identity, the call, its time per phase.
+    fn handle<T>(
+        &self,
+        call: impl FnOnce(&Caller) -> Result<T, HalError>,
+    ) -> rsbinder::BinderResult<T> {
+        let phases = self.allocator.phases();
+        phases.time(Phase::Handler, || {
+            let caller = phases.time(Phase::Caller, caller);
+            call(&caller).map_err(status)
+        })
+    }
+
     fn resolve(&self, selector: &Selector) -> rsbinder::BinderResult<Resolution> {
         let caller = caller();
         self.allocator
@@ -123,10 +136,11 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
         size: i64,
         debug_name: &str,
     ) -> rsbinder::BinderResult<AllocationResult> {
-        self.allocator
-            .allocate(&caller(), &Selector::Usage(usage as u64), size, debug_name)
-            .map(to_result)
-            .map_err(status)
+        self.handle(|caller| {
+            self.allocator
+                .allocate(caller, &Selector::Usage(usage as u64), size, debug_name)
+                .map(to_result)
+        })
     }
 
     fn allocateFromHeap(
@@ -152,10 +166,11 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
         size: i64,
         debug_name: &str,
     ) -> rsbinder::BinderResult<AllocationResult> {
-        self.allocator
-            .allocate(&caller(), &ion_selector(request), size, debug_name)
-            .map(to_result)
-            .map_err(status)
+        self.handle(|caller| {
+            self.allocator
+                .allocate(caller, &ion_selector(request), size, debug_name)
+                .map(to_result)
+        })
     }
 
     fn allocateBatch(
@@ -170,10 +185,11 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
             HeapSelector::HeapName(name) => Selector::Heap(name.clone()),
             HeapSelector::Ion(request) => ion_selector(request),
         };
-        self.allocator
-            .allocate_batch(&caller(), &selector, size, count, debug_name)
-            .map(|all| all.into_iter().map(to_result).collect())
-            .map_err(status)
+        self.handle(|caller| {
+            self.allocator
+                .allocate_batch(caller, &selector, size, count, debug_name)
+                .map(|all| all.into_iter().map(to_result).collect())
+        })
     }
 
     fn listHeaps(&self) -> rsbinder::BinderResult<Vec<HeapInfo>> {

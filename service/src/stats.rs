@@ -41,7 +41,11 @@ impl Stats {
 
     pub fn allocated(&self, uid: u32, heap: &str, bytes: u64) {
         self.with(|s| {
-            let h = s.heaps.entry(heap.to_owned()).or_default();
+            // Look up before inserting: the heap's key is allocated once, not per buffer.
+            if !s.heaps.contains_key(heap) {
+                s.heaps.insert(heap.to_owned(), HeapCounters::default());
+            }
+            let h = s.heaps.get_mut(heap).expect("inserted above");
             h.allocations += 1;
             h.bytes += bytes;
             let c = s.clients.entry(uid).or_default();

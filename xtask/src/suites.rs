@@ -304,10 +304,18 @@ fn hal_service() -> Vec<GuestStep> {
     vec![
         check(
             "hal",
-            "an invalid policy is refused with its line, and the service does not start",
+            "an invalid policy is refused with its line by --check",
             "printf '[[heap]]\\nname = \"system\"\\ncahced = true\\n' > /tmp/bad-policy.toml; \
-             ! dmaheap-service --policy /tmp/bad-policy.toml 2>/tmp/bad-policy.log && \
+             ! dmaheap-service --check --policy /tmp/bad-policy.toml 2>/tmp/bad-policy.log && \
              grep -q 'bad-policy.toml' /tmp/bad-policy.log && grep -q 'line 3' /tmp/bad-policy.log",
+        ),
+        check(
+            "hal",
+            "with an invalid policy the service logs once and waits (no restart loop), unregistered",
+            "dmaheap-service --policy /tmp/bad-policy.toml 2>/tmp/bad-policy-wait.log & pid=$!; \
+             sleep 4; kill -0 $pid || { cat /tmp/bad-policy-wait.log; exit 1; }; kill $pid; wait $pid; \
+             test $(grep -c 'not serving' /tmp/bad-policy-wait.log) = 1 && grep -q 'line 3' /tmp/bad-policy-wait.log \
+             && ! grep -q registered /tmp/bad-policy-wait.log",
         ),
         check(
             "hal",
@@ -335,6 +343,13 @@ fn hal_checks() -> Vec<GuestStep> {
             "hal-vts",
             Format::Libtest,
             "timeout 400 dmaheap-vts --test-threads=1",
+        ),
+        // Hostile clients by uid (dmaheapctl run under other uids): after the VTS suite, whose
+        // fd counts they must not disturb.
+        suite(
+            "hal-hostile",
+            Format::Libtest,
+            "timeout 300 dmaheap-hostile --test-threads=1",
         ),
         check(
             "hal",
@@ -636,6 +651,11 @@ pub fn test_plan(arch: Arch) -> Plan {
         test: "vts",
         install_as: "dmaheap-vts",
     });
+    programs.push(Program::CargoTest {
+        package: "dmaheap-vts",
+        test: "hostile",
+        install_as: "dmaheap-hostile",
+    });
     programs.extend(selinux_programs());
     let mut plan = stack_plan(
         "test",
@@ -692,8 +712,14 @@ pub fn bench_plan(arch: Arch) -> Plan {
     // The allocator HAL: the same heap through binder and the policy, against a direct ioctl.
     steps.extend(binder_setup());
     steps.extend(hal_service());
+    // The baseline for the HAL's fixed cost: a bare binder round trip passing one fd, measured
+    // in the same run, just before the HAL on the pooled heap.
+    steps.extend(binder_smoke_service());
     steps.push(show("echo; dmaheap-bench --heap system"));
-    steps.push(show("echo; dmaheap-bench --heap kmod-system"));
+    steps.push(show(
+        "echo; binder-smoke bench-fd kmod-system 400 | tee /tmp/bare-fd.txt | head -1; \
+         dmaheap-bench --heap kmod-system --bare-fd-us $(tail -1 /tmp/bare-fd.txt)",
+    ));
     let mut programs = vec![
         Program::CargoBin {
             package: "heaps-kmod-tests",

@@ -18,6 +18,10 @@ struct Args {
     /// Allocations per path and size (halved for 8 MiB and up, where each one takes long).
     #[arg(long, default_value_t = 200)]
     iterations: usize,
+    /// p50 in microseconds of a bare binder round trip that passes one fd, measured just before
+    /// in the same VM (`binder-smoke bench-fd`): the 4 KiB HAL allocation is compared with it.
+    #[arg(long)]
+    bare_fd_us: Option<f64>,
 }
 
 /// Buffers per `allocateBatch` call in the batch column.
@@ -78,6 +82,7 @@ fn main() -> Result<()> {
         "batch/buf p50",
         "batch x"
     );
+    let mut hal_4k_p50 = None;
     let mut worst_large = 0.0f64;
     let mut worst_batch_large = 0.0f64;
     for (size, label) in SIZES {
@@ -123,6 +128,9 @@ fn main() -> Result<()> {
         let rb50 = us(b50) / us(percentile(&direct, 0.5));
         let (d50, d99) = (percentile(&direct, 0.5), percentile(&direct, 0.99));
         let (h50, h99) = (percentile(&via_hal, 0.5), percentile(&via_hal, 0.99));
+        if size == 4 << 10 {
+            hal_4k_p50 = Some(us(h50));
+        }
         let r50 = us(h50) / us(d50);
         let r99 = us(h99) / us(d99);
         if size >= 1 << 20 {
@@ -146,5 +154,25 @@ fn main() -> Result<()> {
         verdict(worst_large),
         verdict(worst_batch_large)
     );
+    if let (Some(bare), Some(hal_4k)) = (args.bare_fd_us, hal_4k_p50) {
+        let ratio = hal_4k / bare;
+        println!(
+            "4 KiB from {:?} through the HAL, p50 {hal_4k:.1}us, against a bare binder round trip \
+             passing one fd, p50 {bare:.1}us: {ratio:.2}x ({} the 1.20x target)",
+            args.heap,
+            if ratio <= 1.20 { "within" } else { "above" }
+        );
+    }
+    // Where the service's time goes, measured inside it (access checks on).
+    let dump = hal.dump()?;
+    if let Some(section) = dump
+        .split("time per phase of allocation calls (mean):")
+        .nth(1)
+    {
+        println!("inside the service, mean per call since it started:");
+        for line in section.lines().skip(1).take_while(|l| !l.trim().is_empty()) {
+            println!("{line}");
+        }
+    }
     Ok(())
 }

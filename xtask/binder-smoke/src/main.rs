@@ -29,6 +29,19 @@ fn service_error(error: impl std::fmt::Display) -> Status {
 }
 
 impl IBufferSmoke for SmokeService {
+    fn lastBuffer(&self) -> BinderResult<SharedBuffer> {
+        let last = self.last.lock().unwrap();
+        let buffer = last
+            .as_ref()
+            .ok_or_else(|| service_error("nothing allocated yet"))?;
+        let fd = buffer.as_fd_dup().map_err(service_error)?;
+        Ok(SharedBuffer {
+            fd: Some(ParcelFileDescriptor::from(fd)),
+            size: buffer.len() as i64,
+            heap: String::new(),
+        })
+    }
+
     fn allocate(&self, heap: &str, size: i64) -> BinderResult<SharedBuffer> {
         let size = u64::try_from(size).map_err(|_| service_error("negative size"))?;
         let buffer = DmaHeap::open(heap)
@@ -217,6 +230,42 @@ fn fill_with_pattern(buffer: &DmaBuf, map: &mut dmabuf::Mapping) -> i64 {
     sum
 }
 
+/// The p50 of a bare binder round trip that passes one fd (`lastBuffer`: no allocation, no
+/// policy), in microseconds, printed alone on the last line for the bench to read.
+fn bench_fd(heap: &str, runs: usize) -> Result<()> {
+    ProcessState::init_default().map_err(|e| anyhow!("binder: {e}"))?;
+    let proxy: rsbinder::Strong<dyn IBufferSmoke> =
+        hub::wait_for_interface(SERVICE_NAME).map_err(|e| anyhow!("{SERVICE_NAME}: {e:?}"))?;
+    proxy
+        .allocate(heap, 4096)
+        .map_err(|e| anyhow!("allocate: {e}"))?;
+    for _ in 0..runs.min(20) {
+        drop(proxy.lastBuffer().map_err(|e| anyhow!("{e}"))?);
+    }
+    let mut times: Vec<std::time::Duration> = (0..runs.max(1))
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let got = proxy.lastBuffer();
+            let elapsed = t.elapsed();
+            got.map(|b| {
+                drop(b);
+                elapsed
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow!("lastBuffer: {e}"))?;
+    times.sort();
+    let p = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e6;
+    println!(
+        "bare binder round trip passing one fd (IBufferSmoke.lastBuffer): p50 {:.1}us, p99 {:.1}us, {} runs",
+        p(0.5),
+        p(0.99),
+        times.len()
+    );
+    println!("{:.1}", p(0.5));
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -228,6 +277,9 @@ fn main() -> Result<()> {
         ["serve"] => serve(),
         ["client"] => client("system", 1 << 20),
         ["client", heap, size] => client(heap, size.parse().context("size")?),
-        _ => bail!("usage: binder-smoke serve | binder-smoke client [HEAP SIZE]"),
+        ["bench-fd", heap, runs] => bench_fd(heap, runs.parse().context("runs")?),
+        _ => bail!(
+            "usage: binder-smoke serve | binder-smoke client [HEAP SIZE] | binder-smoke bench-fd HEAP RUNS"
+        ),
     }
 }
