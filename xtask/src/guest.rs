@@ -498,7 +498,10 @@ mod tests {
         let (first, second) = (&scripts[0].1, &scripts[1].1);
         assert!(first.contains("before") && !first.contains("after"));
         assert!(first.contains(&format!("exec /bin/busybox sh {SECOND_STAGE}")));
-        assert!(!first.contains("@@GUEST-DONE"), "the first stage never ends the plan");
+        assert!(
+            !first.contains("@@GUEST-DONE"),
+            "the first stage never ends the plan"
+        );
         assert!(second.starts_with(SECOND_STAGE_PREAMBLE) && second.contains("after"));
         assert!(second.contains("kmemleak") && second.ends_with(INIT_EPILOGUE));
     }

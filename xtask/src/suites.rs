@@ -501,9 +501,11 @@ fn selinux_phase() -> Vec<GuestStep> {
         check(
             "selinux",
             "the earlier service manager and services stopped",
-            "kill $(pidof rsb_hub binder-smoke dmaheap-service) 2>/dev/null; \
-             for i in $(seq 100); do pidof rsb_hub binder-smoke dmaheap-service >/dev/null || exit 0; \
-             sleep 0.1; done; exit 1",
+            // Gone, or a zombie (which has closed its binder fd): /init reaps its children late.
+            "pids=$(pidof rsb_hub binder-smoke dmaheap-service); kill -KILL $pids; \
+             for pid in $pids; do for i in $(seq 300); do \
+             state=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null) || continue 2; \
+             [ \"$state\" = Z ] && continue 2; sleep 0.1; done; echo \"$pid still runs\"; exit 1; done",
         ),
         // Every AVC record must reach the log the host checks.
         check(
@@ -596,6 +598,7 @@ fn selinux_phase() -> Vec<GuestStep> {
             "hal_camera_default cannot open a HAL-managed heap itself",
             &camera("open-heap kmod-carveout --expect denied"),
         ),
+        show("echo '--- the HAL under SELinux logged:'; tail -20 /tmp/selinux-hal.log"),
         check(
             "selinux",
             "servicemanager and the HAL still run",

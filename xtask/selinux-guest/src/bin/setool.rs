@@ -57,8 +57,15 @@ enum Command {
     Context { pid: Option<u32> },
 }
 
+/// Writes to a kernel interface file that exists (no O_CREAT: the kernel would check the
+/// right to create a file in its directory, which nobody has).
 fn write_file(path: &str, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {path}"))
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .with_context(|| format!("writing {path}"))
 }
 
 fn mount_selinuxfs() -> Result<()> {
