@@ -169,19 +169,23 @@ fn alloc(
     let before = own_dmabuf_fds();
     rsbinder::ProcessState::init_default()
         .map_err(|e| anyhow::anyhow!("cannot open the binder device: {e}"))?;
-    let service =
-        match rsbinder::hub::check_interface::<dyn IHeapAllocator>(dmaheap_aidl::SERVICE_NAME) {
-            Ok(service) => HeapAllocator::from_interface(service),
-            // Turning the handle into an interface may already transact with the HAL.
-            Err(code)
-                if expect == Expect::BinderDenied && code != rsbinder::StatusCode::NameNotFound =>
-            {
-                return Ok(format!(
-                    "the kernel refused the first transaction: {code:?}"
-                ));
-            }
-            Err(code) => bail!("cannot reach {}: {code:?}", dmaheap_aidl::SERVICE_NAME),
-        };
+    // The service manager hands out the handle to whoever asks (it checks no SELinux `find`);
+    // turning it into the interface already transacts with the HAL.
+    let binder = rsbinder::hub::default()
+        .map_err(|e| anyhow::anyhow!("no service manager: {e:?}"))?
+        .check_service(dmaheap_aidl::SERVICE_NAME)
+        .with_context(|| format!("{} is not registered", dmaheap_aidl::SERVICE_NAME))?;
+    let service = match rsbinder::FromIBinder::try_from(binder) {
+        Ok(service) => HeapAllocator::from_interface(service),
+        // The handle arrived but the first transaction with the HAL failed: the kernel's
+        // SELinux `binder call` denial, which the plan expects in the kernel log.
+        Err(code) if expect == Expect::BinderDenied => {
+            return Ok(format!(
+                "the kernel refused the first transaction: {code:?}"
+            ));
+        }
+        Err(code) => bail!("cannot reach {}: {code:?}", dmaheap_aidl::SERVICE_NAME),
+    };
     let raw = service.raw();
     let named = heap
         .as_deref()
