@@ -53,9 +53,14 @@ pub fn build_initramfs(plan: &Plan, kernel: &Kernel) -> Result<PathBuf> {
         fs::copy(paths::repo().join(from), &dest)
             .with_context(|| format!("copying {from} into the guest"))?;
     }
-    let init = root.join("init");
-    fs::write(&init, init_script(plan))?;
-    set_executable(&init)?;
+    if let Some(setup) = &plan.selinux {
+        crate::selinux::install(setup, &root)?;
+    }
+    for (guest_path, script) in init_scripts(plan) {
+        let path = root.join(guest_path.trim_start_matches('/'));
+        fs::write(&path, script)?;
+        set_executable(&path)?;
+    }
 
     let image = paths::scratch().join(format!(
         "initramfs-{}-{}.cpio.gz",
@@ -348,11 +353,37 @@ echo "@@GUEST-DONE"
 poweroff -f
 "#;
 
+/// Where the steps after an `EnterSelinux` step run (in the init domain).
+const SECOND_STAGE: &str = "/init.second-stage";
+
+const SECOND_STAGE_PREAMBLE: &str = "#!/bin/busybox sh\nexport PATH=/bin\n";
+
 /// The guest's /init: runs the plan's steps in order between markers the host parses.
+#[cfg(test)]
 pub fn init_script(plan: &Plan) -> String {
+    init_scripts(plan).remove(0).1
+}
+
+/// /init and, for a plan that enters SELinux, /init.second-stage, which /init executes into.
+pub fn init_scripts(plan: &Plan) -> Vec<(&'static str, String)> {
+    let mut scripts = Vec::new();
     let mut script = String::from(INIT_PREAMBLE);
     for step in &plan.steps {
         match step {
+            GuestStep::EnterSelinux => {
+                let _ = writeln!(
+                    script,
+                    "if setool first-stage --policy {policy} --init-exec /bin/busybox --init-exec /bin/setool; \
+                     then exec /bin/busybox sh {SECOND_STAGE}; fi\n\
+                     echo \"@@CHECK selinux fail policy loaded and enforcing, init running\"",
+                    policy = crate::selinux::GUEST_POLICY
+                );
+                scripts.push(("/init", std::mem::take(&mut script)));
+                script.push_str(SECOND_STAGE_PREAMBLE);
+                script.push_str(
+                    "echo \"@@CHECK selinux ok policy loaded and enforcing, init running\"\n",
+                );
+            }
             GuestStep::Check { suite, name, shell } => {
                 let _ = writeln!(
                     script,
@@ -385,7 +416,13 @@ pub fn init_script(plan: &Plan) -> String {
         script.push_str(KMEMLEAK_CHECK);
     }
     script.push_str(INIT_EPILOGUE);
-    script
+    let name = if scripts.is_empty() {
+        "/init"
+    } else {
+        SECOND_STAGE
+    };
+    scripts.push((name, script));
+    scripts
 }
 
 #[cfg(test)]
@@ -405,6 +442,7 @@ mod tests {
             steps,
             kernel_args: vec![],
             reservations: vec![],
+            selinux: None,
             timeout: Duration::from_secs(1),
         }
     }
@@ -442,6 +480,30 @@ mod tests {
             "echo 'ok 1 a'; echo oops >&2; exit 3",
         )]);
         assert_eq!(out, "@@SUITE-BEGIN s tap\nok 1 a\noops\n@@SUITE-END s 3\n");
+    }
+
+    #[test]
+    fn entering_selinux_splits_init_into_two_stages() {
+        let mut plan = plan_with(vec![
+            check("a", "before", "true"),
+            GuestStep::EnterSelinux,
+            check("b", "after", "true"),
+        ]);
+        plan.kernel = Variant::Checked;
+        let scripts = init_scripts(&plan);
+        assert_eq!(
+            scripts.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            ["/init", SECOND_STAGE]
+        );
+        let (first, second) = (&scripts[0].1, &scripts[1].1);
+        assert!(first.contains("before") && !first.contains("after"));
+        assert!(first.contains(&format!("exec /bin/busybox sh {SECOND_STAGE}")));
+        assert!(
+            !first.contains("@@GUEST-DONE"),
+            "the first stage never ends the plan"
+        );
+        assert!(second.starts_with(SECOND_STAGE_PREAMBLE) && second.contains("after"));
+        assert!(second.contains("kmemleak") && second.ends_with(INIT_EPILOGUE));
     }
 
     #[test]

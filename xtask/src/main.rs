@@ -10,6 +10,7 @@ mod paths;
 mod prereqs;
 mod progress;
 mod report;
+mod selinux;
 mod suites;
 mod vm;
 

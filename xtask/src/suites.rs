@@ -71,6 +71,10 @@ pub enum GuestStep {
     Show {
         shell: String,
     },
+    /// First-stage init's SELinux hand-over: /init (kernel domain) loads the plan's policy,
+    /// labels the programs init runs and sets enforcing (`setool first-stage`), then re-executes
+    /// busybox on /init.second-stage, which runs every later step in the init domain.
+    EnterSelinux,
 }
 
 /// Physical memory a plan reserves at boot for the heap module.
@@ -102,6 +106,8 @@ pub struct Plan {
     /// Extra kernel command-line arguments.
     pub kernel_args: Vec<String>,
     pub reservations: Vec<Reservation>,
+    /// The policy, labels and expected AVC denials of a plan with an `EnterSelinux` step.
+    pub selinux: Option<crate::selinux::Setup>,
     pub timeout: Duration,
 }
 
@@ -492,8 +498,217 @@ fn stack_plan(
         steps,
         kernel_args: Vec::new(),
         reservations: reservations(arch),
+        selinux: None,
         timeout,
     }
+}
+
+/// Programs of the SELinux phase: setool (init's SELinux set-up) and the probe client.
+fn selinux_programs() -> Vec<Program> {
+    ["setool", "dmaheap-probe"]
+        .into_iter()
+        .map(|bin| Program::CargoBin {
+            package: "testbed-selinux",
+            bin,
+        })
+        .collect()
+}
+
+/// The executables of the SELinux phase, at the paths whose file_contexts labels put them into
+/// their domains (the platform's and the vendor's, or the test bed's for the app).
+const SE_SERVICE_MANAGER: &str = "/system/bin/servicemanager";
+const SE_HAL: &str = "/vendor/bin/hw/vendor.dmaheap-service";
+const SE_HAL_POLICY: &str = "/vendor/etc/dmaheap/policy.toml";
+const SE_CAMERA: &str = "/vendor/bin/hw/android.hardware.camera.provider-V1-service";
+const SE_CODEC: &str = "/vendor/bin/hw/android.hardware.media.c2-default-service";
+const SE_APP: &str = "/data/app/testbed.app/probe";
+
+/// AIDs of the callers (system/core/libcutils/include/private/android_filesystem_config.h).
+const AID_CAMERASERVER: u32 = 1047;
+const AID_MEDIA_CODEC: u32 = 1046;
+/// An app's uid that no heap lists.
+const APP_UID: u32 = 10123;
+
+fn selinux_setup() -> crate::selinux::Setup {
+    use crate::selinux::Denial;
+    let heaps = [
+        "system",
+        "reserved",
+        "kmod-system",
+        "kmod-system-uncached",
+        "kmod-cma",
+        "kmod-cma-uncached",
+        "kmod-carveout",
+    ];
+    let mut runtime_paths = vec![
+        "/dev/console".to_owned(),
+        "/dev/null".to_owned(),
+        "/dev/dma_heap".to_owned(),
+    ];
+    runtime_paths.extend(heaps.iter().map(|h| format!("/dev/dma_heap/{h}")));
+    crate::selinux::Setup {
+        installs: vec![
+            ("rsb_hub", SE_SERVICE_MANAGER),
+            ("dmaheap-service", SE_HAL),
+            ("dmaheap-probe", SE_CAMERA),
+            ("dmaheap-probe", SE_CODEC),
+            ("dmaheap-probe", SE_APP),
+        ],
+        files: vec![("service/policy/testbed.toml", SE_HAL_POLICY)],
+        runtime_paths,
+        expected_denials: vec![
+            // An app is no HAL client: the kernel stops its binder call.
+            Denial::new("call", "untrusted_app", "hal_dmaheap_default", "binder"),
+            // A client opening a HAL-managed heap itself, bypassing the HAL's policy.
+            Denial::new(
+                "read",
+                "hal_camera_default",
+                "dmaheap_vendor_heap_device",
+                "chr_file",
+            ),
+        ],
+    }
+}
+
+/// A probe request from `program` as `uid` (in the domain its label's transition gives it, or
+/// `context`), which must end as the probe's `--expect` says, with as many dma-bufs in the
+/// kernel's accounting afterwards as before (nothing allocated, nothing leaked).
+fn probe(program: &str, uid: u32, context: Option<&str>, args: &str) -> String {
+    let context = context
+        .map(|c| format!("--context {c} "))
+        .unwrap_or_default();
+    format!(
+        "before=$(ls /sys/kernel/dmabuf/buffers | wc -l); \
+         setool exec-as {context}--uid {uid} -- {program} {args} || exit 1; \
+         after=$(ls /sys/kernel/dmabuf/buffers | wc -l); \
+         [ \"$before\" = \"$after\" ] || {{ echo \"dma-bufs: $before before, $after after\"; exit 1; }}"
+    )
+}
+
+/// The SELinux-enforcing phase (issue 9 items 3 and 6): the earlier daemons are stopped, the
+/// vendor policy is loaded with the stand-in platform policy and enforced, servicemanager and the
+/// HAL run in their domains, and clients in hal_camera_default, mediacodec and untrusted_app
+/// make requests the kernel's SELinux and the HAL's per-heap policy allow or refuse.
+fn selinux_phase() -> Vec<GuestStep> {
+    let camera = |args: &str| probe(SE_CAMERA, AID_CAMERASERVER, None, args);
+    let codec = |args: &str| probe(SE_CODEC, AID_MEDIA_CODEC, None, args);
+    let app = |args: &str| probe(SE_APP, APP_UID, Some("u:r:untrusted_app:s0"), args);
+    let wait_domain = |program: &str, context: &str| {
+        format!(
+            "for i in $(seq 100); do pid=$(pidof {program}) && \
+             [ \"$(setool context $pid)\" = {context} ] && exit 0; sleep 0.1; done; \
+             setool context $(pidof {program}); exit 1"
+        )
+    };
+    vec![
+        check(
+            "selinux",
+            "the earlier service manager and services stopped",
+            // Gone, or a zombie (which has closed its binder fd): /init reaps its children late.
+            "pids=$(pidof rsb_hub binder-smoke dmaheap-service); kill -KILL $pids; \
+             for pid in $pids; do for i in $(seq 300); do \
+             state=$(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null) || continue 2; \
+             [ \"$state\" = Z ] && continue 2; sleep 0.1; done; echo \"$pid still runs\"; exit 1; done",
+        ),
+        // Every AVC record must reach the log the host checks.
+        check(
+            "selinux",
+            "kernel messages are not rate-limited",
+            "echo 0 > /proc/sys/kernel/printk_ratelimit",
+        ),
+        GuestStep::EnterSelinux,
+        check(
+            "selinux",
+            "files and device nodes labelled; enforcing; this shell runs as init",
+            &format!(
+                "setool label {} && [ \"$(cat /sys/fs/selinux/enforce)\" = 1 ] && \
+                 [ \"$(setool context)\" = u:r:init:s0 ]",
+                crate::selinux::GUEST_LABELS
+            ),
+        ),
+        // From here the shell writes to the console node it labelled.
+        show("exec </dev/console >/dev/console 2>&1"),
+        // ueventd's modes: heaps readable by all (the HAL's clients get no other access from
+        // SELinux), binder open to every uid.
+        check(
+            "selinux",
+            "device modes set as ueventd sets them",
+            "chmod 0444 /dev/dma_heap/* && chmod 0666 /dev/binderfs/binder",
+        ),
+        background("selinux-service-manager", &format!("{SE_SERVICE_MANAGER} --insecure-allow-all")),
+        check(
+            "selinux",
+            "servicemanager runs in its domain",
+            &wait_domain("servicemanager", "u:r:servicemanager:s0"),
+        ),
+        background("selinux-hal", &format!("{SE_HAL} --policy {SE_HAL_POLICY}")),
+        check(
+            "selinux",
+            "the HAL registers, running in hal_dmaheap_default",
+            &format!(
+                "for i in $(seq 100); do grep -q 'registered vendor.dmaheap.IHeapAllocator/default' \
+                 /tmp/selinux-hal.log && break; sleep 0.1; done; {}",
+                wait_domain("vendor.dmaheap-service", "u:r:hal_dmaheap_default:s0")
+            ),
+        ),
+        check(
+            "selinux",
+            "hal_camera_default (uid cameraserver) is served from kmod-cma",
+            &camera("alloc --heap kmod-cma --expect served"),
+        ),
+        check(
+            "selinux",
+            "mediacodec is served from kmod-cma-uncached by its domain alone (its uid is not listed)",
+            &codec("alloc --heap kmod-cma-uncached --expect served"),
+        ),
+        check(
+            "selinux",
+            "mediacodec is served from the system heap, open to every HAL client",
+            &codec("alloc --heap system --expect served"),
+        ),
+        check(
+            "selinux",
+            "hal_camera_default gets EX_SECURITY from kmod-carveout, nothing allocated",
+            &camera("alloc --heap kmod-carveout --expect security"),
+        ),
+        check(
+            "selinux",
+            "mediacodec gets EX_SECURITY from reserved, nothing allocated",
+            &codec("alloc --heap reserved --expect security"),
+        ),
+        check(
+            "selinux",
+            "hal_camera_default gets EX_SECURITY for the carveout's ION id, nothing allocated",
+            &camera("alloc --ion-mask 4 --expect security"),
+        ),
+        check(
+            "selinux",
+            "hal_camera_default gets EX_SECURITY for a batch from kmod-carveout, nothing allocated",
+            &camera("alloc --batch-heap kmod-carveout --count 3 --expect security"),
+        ),
+        check(
+            "selinux",
+            "mediacodec is served a batch from kmod-carveout",
+            &codec("alloc --batch-heap kmod-carveout --count 3 --expect served"),
+        ),
+        check(
+            "selinux",
+            "untrusted_app cannot call the HAL at all: the kernel refuses the binder call",
+            &app("alloc --heap system --expect binder-denied"),
+        ),
+        check(
+            "selinux",
+            "hal_camera_default cannot open a HAL-managed heap itself",
+            &camera("open-heap kmod-carveout --expect denied"),
+        ),
+        show("echo '--- the HAL under SELinux logged:'; tail -20 /tmp/selinux-hal.log"),
+        check(
+            "selinux",
+            "servicemanager and the HAL still run",
+            "pidof servicemanager >/dev/null && pidof vendor.dmaheap-service >/dev/null || \
+             { cat /tmp/selinux-hal.log; exit 1; }",
+        ),
+    ]
 }
 
 pub fn test_plan(arch: Arch) -> Plan {
@@ -540,6 +755,8 @@ pub fn test_plan(arch: Arch) -> Plan {
     steps.extend(hal_service());
     steps.extend(hal_checks());
     steps.extend(dma_api_and_importer_final());
+    // Last: once enforcing, SELinux stays on until the VM powers off.
+    steps.extend(selinux_phase());
     let mut programs = vec![
         kselftest(),
         Program::CargoBin {
@@ -563,6 +780,7 @@ pub fn test_plan(arch: Arch) -> Plan {
         test: "hostile",
         install_as: "dmaheap-hostile",
     });
+    programs.extend(selinux_programs());
     let mut plan = stack_plan(
         "test",
         arch,
@@ -573,6 +791,7 @@ pub fn test_plan(arch: Arch) -> Plan {
         Duration::from_secs(900),
     );
     plan.modules.push(test_importer());
+    plan.selinux = Some(selinux_setup());
     plan
 }
 

@@ -1,6 +1,7 @@
 //! Boots the test kernel in qemu with a plan's initramfs, streams the guest's console back, and
 //! turns it into test results, including a verdict on the kernel log.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::kernel::{Arch, Kernel};
 use crate::report::{self, Format, Outcome, TestResult};
+use crate::selinux::Denial;
 use crate::suites::{Plan, Reservation};
 use crate::{cmd, paths, progress};
 
@@ -47,6 +49,10 @@ const KERNEL_TROUBLE: &[&str] = &[
     "kernel BUG at",
     "general protection fault",
     "Call Trace:",
+    // Lost audit records could hide an AVC denial (see `ConsoleParser::denials`).
+    "audit: backlog limit exceeded",
+    "audit: rate limit exceeded",
+    "audit: audit_lost=",
 ];
 
 pub fn boot(
@@ -125,7 +131,14 @@ pub fn boot(
     drop(lines_tx);
 
     let deadline = Instant::now() + plan.timeout;
-    let mut parser = ConsoleParser::default();
+    let mut parser = ConsoleParser {
+        expected_denials: plan
+            .selinux
+            .as_ref()
+            .map(|s| s.expected_denials.iter().cloned().collect())
+            .unwrap_or_default(),
+        ..ConsoleParser::default()
+    };
     let mut timed_out = false;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -268,6 +281,10 @@ struct ConsoleParser {
     guest_up: bool,
     guest_done: bool,
     kernel_trouble: Vec<String>,
+    /// SELinux AVC denials seen in the kernel log, and the ones the plan provokes on purpose:
+    /// the two sets must be equal.
+    denials: BTreeSet<Denial>,
+    expected_denials: BTreeSet<Denial>,
 }
 
 struct OpenSuite {
@@ -292,6 +309,9 @@ impl ConsoleParser {
             && !self.kernel_trouble.iter().any(|l| l == line)
         {
             self.kernel_trouble.push(line.to_owned());
+        }
+        if let Some(denials) = Denial::parse(line) {
+            self.denials.extend(denials);
         }
         if self.in_dmesg {
             return None;
@@ -399,6 +419,49 @@ impl ConsoleParser {
         }
     }
 
+    /// No AVC denial but the expected ones, and each expected one seen.
+    fn check_denials(&mut self) {
+        let unexpected: Vec<String> = self
+            .denials
+            .difference(&self.expected_denials)
+            .map(Denial::to_string)
+            .collect();
+        if unexpected.is_empty() {
+            self.push(
+                "vm",
+                "kernel log free of unexpected SELinux denials".into(),
+                Outcome::Passed,
+            );
+        } else {
+            eprintln!("unexpected SELinux denials:");
+            for d in &unexpected {
+                eprintln!("  {d}");
+            }
+            self.push(
+                "vm",
+                format!(
+                    "kernel log free of unexpected SELinux denials: {} ({} in all)",
+                    unexpected[0],
+                    unexpected.len()
+                ),
+                Outcome::Failed,
+            );
+        }
+        let expected: Vec<Denial> = self.expected_denials.iter().cloned().collect();
+        for d in expected {
+            let outcome = if self.denials.contains(&d) {
+                Outcome::Passed
+            } else {
+                Outcome::Failed
+            };
+            self.push(
+                "selinux",
+                format!("the kernel denied {d} (seen in the kernel log)"),
+                outcome,
+            );
+        }
+    }
+
     fn finish(mut self, timed_out: bool, timeout: Duration) -> Vec<TestResult> {
         if let Some(open) = self.current.take() {
             self.close_suite(open, None);
@@ -420,6 +483,7 @@ impl ConsoleParser {
             ("guest finished its plan".to_owned(), Outcome::Passed)
         };
         self.push("vm", name, outcome);
+        self.check_denials();
         if self.kernel_trouble.is_empty() {
             self.push(
                 "vm",
@@ -505,7 +569,7 @@ mod tests {
             ],
             false,
         );
-        assert_eq!(got.len(), 4);
+        assert_eq!(got.len(), 5, "{got:?}");
         assert!(got.iter().all(|(_, _, o)| *o == Outcome::Passed), "{got:?}");
     }
 
@@ -523,9 +587,53 @@ mod tests {
         );
         let log = got
             .iter()
-            .find(|(s, n, _)| s == "vm" && n.starts_with("kernel log"))
+            .find(|(s, n, _)| s == "vm" && n.starts_with("kernel log free of BUG"))
             .unwrap();
         assert_eq!(log.2, Outcome::Failed);
+    }
+
+    #[test]
+    fn avc_denials_must_be_exactly_the_expected_ones() {
+        let denial = |source: &str| {
+            format!(
+                "[ 9.1] audit: type=1400 audit(1.1:4): avc:  denied  {{ call }} for  pid=9 comm=\"p\" \
+                 scontext=u:r:{source}:s0 tcontext=u:r:hal_dmaheap_default:s0 tclass=binder permissive=0"
+            )
+        };
+        let run = |lines: &[String], expected: &[Denial]| {
+            let mut parser = ConsoleParser {
+                expected_denials: expected.iter().cloned().collect(),
+                ..ConsoleParser::default()
+            };
+            for line in lines {
+                parser.feed(line, Echo::Everything);
+            }
+            parser.feed("@@GUEST-DONE", Echo::Everything);
+            parser
+                .finish(false, Duration::from_secs(5))
+                .into_iter()
+                .filter(|r| r.outcome == Outcome::Failed)
+                .map(|r| r.name)
+                .collect::<Vec<_>>()
+        };
+        let app_call = Denial::new("call", "untrusted_app", "hal_dmaheap_default", "binder");
+        // Expected and seen: clean.
+        assert!(run(&[denial("untrusted_app")], std::slice::from_ref(&app_call)).is_empty());
+        // Seen but not expected: the run fails, naming it.
+        let failed = run(
+            &[denial("untrusted_app"), denial("mediacodec")],
+            std::slice::from_ref(&app_call),
+        );
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("mediacodec"), "{failed:?}");
+        // Expected but not seen: fails too.
+        let failed = run(&[], std::slice::from_ref(&app_call));
+        assert!(
+            failed.iter().any(|n| n.contains("untrusted_app")),
+            "{failed:?}"
+        );
+        // A plan without SELinux expects none.
+        assert_eq!(run(&[denial("untrusted_app")], &[]).len(), 1);
     }
 
     #[test]

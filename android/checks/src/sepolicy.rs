@@ -21,6 +21,7 @@ const STUB_HEAD: &[&str] = &[
     "global_macros",
     "te_macros",
     "mls",
+    "policy_capabilities",
     "platform.te",
     "modprobe.te",
 ];
@@ -34,6 +35,21 @@ pub struct Build {
     pub vendor_dir: PathBuf,
     /// Extra .te text appended after the vendor policy (used by tests to prove neverallows bite).
     pub extra_te: Option<String>,
+    /// A test bed's own policy part (`xtask/selinux/`), compiled in only when a policy is built
+    /// for the test VM: its `*.te` files follow the vendor policy, its `fs_use` statements follow
+    /// the initial SID contexts and its `genfs_contexts` follow the vendor's. Its `file_contexts`
+    /// is validated like the vendor's.
+    pub testbed_dir: Option<PathBuf>,
+    /// checkpolicy's `-U` (what the kernel does with classes and permissions the policy does not
+    /// declare); checkpolicy's default when `None`.
+    pub handle_unknown: Option<HandleUnknown>,
+}
+
+/// How a loaded policy treats the kernel's classes and permissions it does not declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandleUnknown {
+    Deny,
+    Allow,
 }
 
 /// What a successful compilation produced.
@@ -130,11 +146,21 @@ pub fn read_contexts(path: &Path) -> Result<Vec<ContextEntry>, String> {
 }
 
 impl Build {
-    /// The vendor `.te` files, `attributes` first, then the rest by name.
-    pub fn vendor_te_files(&self) -> Result<Vec<PathBuf>, String> {
+    /// The vendor policy in `vendor_dir` against the stand-in in `stub_dir`, nothing else.
+    pub fn new(stub_dir: PathBuf, vendor_dir: PathBuf) -> Self {
+        Self {
+            stub_dir,
+            vendor_dir,
+            extra_te: None,
+            testbed_dir: None,
+            handle_unknown: None,
+        }
+    }
+
+    /// The `.te` files of a directory, by name.
+    fn te_files_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
         let mut te = Vec::new();
-        let entries = std::fs::read_dir(&self.vendor_dir)
-            .map_err(|e| format!("{}: {e}", self.vendor_dir.display()))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for entry in entries {
             let path = entry.map_err(|e| e.to_string())?.path();
             if path.extension().is_some_and(|e| e == "te") {
@@ -142,6 +168,12 @@ impl Build {
             }
         }
         te.sort();
+        Ok(te)
+    }
+
+    /// The vendor `.te` files, `attributes` first, then the rest by name.
+    pub fn vendor_te_files(&self) -> Result<Vec<PathBuf>, String> {
+        let mut te = Self::te_files_in(&self.vendor_dir)?;
         let attributes = self.vendor_dir.join("attributes");
         if attributes.exists() {
             te.insert(0, attributes);
@@ -149,11 +181,16 @@ impl Build {
         Ok(te)
     }
 
-    /// The contexts files of the vendor policy that exist.
+    /// The contexts files of the vendor policy (and of the test bed's part) that exist.
     pub fn contexts_files(&self) -> Vec<PathBuf> {
-        ["file_contexts", "service_contexts", "genfs_contexts"]
-            .iter()
-            .map(|f| self.vendor_dir.join(f))
+        let mut dirs = vec![&self.vendor_dir];
+        dirs.extend(&self.testbed_dir);
+        dirs.into_iter()
+            .flat_map(|dir| {
+                ["file_contexts", "service_contexts", "genfs_contexts"]
+                    .iter()
+                    .map(move |f| dir.join(f))
+            })
             .filter(|p| p.exists())
             .collect()
     }
@@ -163,25 +200,42 @@ impl Build {
         std::fs::create_dir_all(work).map_err(|e| e.to_string())?;
         let mut files: Vec<PathBuf> = STUB_HEAD.iter().map(|f| self.stub_dir.join(f)).collect();
         files.extend(self.vendor_te_files()?);
+        if let Some(testbed) = &self.testbed_dir {
+            files.extend(Self::te_files_in(testbed)?);
+        }
         if let Some(extra) = &self.extra_te {
             let p = work.join("extra.te");
             std::fs::write(&p, extra).map_err(|e| e.to_string())?;
             files.push(p);
         }
         files.extend(STUB_TAIL.iter().map(|f| self.stub_dir.join(f)));
-        let genfs = self.vendor_dir.join("genfs_contexts");
-        if genfs.exists() {
-            files.push(genfs);
+        // The policy language orders these: fs_use, then genfscon.
+        if let Some(testbed) = &self.testbed_dir {
+            files.push(testbed.join("fs_use"));
+        }
+        let mut genfs_dirs = vec![&self.vendor_dir];
+        genfs_dirs.extend(&self.testbed_dir);
+        for dir in genfs_dirs {
+            let genfs = dir.join("genfs_contexts");
+            if genfs.exists() {
+                files.push(genfs);
+            }
         }
         // Every label of the contexts files, as genfscon statements the compiler validates.
         let mut check =
             String::from("# Generated: one genfscon per label of the contexts files.\n");
         let mut contexts_checked = 0;
-        for f in self.contexts_files() {
-            for e in read_contexts(&f)? {
+        // Two directories may both have a file_contexts: the file's index keeps paths unique.
+        for (index, f) in self.contexts_files().iter().enumerate() {
+            for e in read_contexts(f)? {
                 check.push_str(&format!(
-                    "# {}:{} {}\ngenfscon dmaheapcheck /{}/{} {}\n",
-                    e.file, e.line, e.key, e.file, e.line, e.context
+                    "# {}:{} {}\ngenfscon dmaheapcheck /{index}/{}/{} {}\n",
+                    f.display(),
+                    e.line,
+                    e.key,
+                    e.file,
+                    e.line,
+                    e.context
                 ));
                 contexts_checked += 1;
             }
@@ -211,14 +265,19 @@ impl Build {
         let policy_conf = work.join("policy.conf");
         std::fs::write(&policy_conf, &expanded.stdout).map_err(|e| e.to_string())?;
         let policy_bin = work.join("policy.bin");
+        let mut checkpolicy = Command::new("checkpolicy");
+        checkpolicy.arg("-M").arg("-c").arg(POLICY_VERSION);
+        match self.handle_unknown {
+            Some(HandleUnknown::Deny) => {
+                checkpolicy.args(["-U", "deny"]);
+            }
+            Some(HandleUnknown::Allow) => {
+                checkpolicy.args(["-U", "allow"]);
+            }
+            None => {}
+        }
         let compiled = run(
-            Command::new("checkpolicy")
-                .arg("-M")
-                .arg("-c")
-                .arg(POLICY_VERSION)
-                .arg("-o")
-                .arg(&policy_bin)
-                .arg(&policy_conf),
+            checkpolicy.arg("-o").arg(&policy_bin).arg(&policy_conf),
             "checkpolicy",
         )?;
         if !compiled.status.success() || !policy_bin.exists() {

@@ -96,11 +96,10 @@ fn restart_period_is_valid_and_open_files_are_limited_explicitly() {
 }
 
 fn policy() -> Build {
-    Build {
-        stub_dir: root().join("android/checks/platform-stub"),
-        vendor_dir: root().join("sepolicy/vendor"),
-        extra_te: None,
-    }
+    Build::new(
+        root().join("android/checks/platform-stub"),
+        root().join("sepolicy/vendor"),
+    )
 }
 
 fn contexts() -> Vec<std::path::PathBuf> {

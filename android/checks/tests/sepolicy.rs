@@ -19,9 +19,8 @@ fn stub_dir() -> PathBuf {
 fn build(vendor: &Path, extra: Option<&str>) -> Result<(String, usize), String> {
     let work = tempfile::tempdir().unwrap();
     let out = Build {
-        stub_dir: stub_dir(),
-        vendor_dir: vendor.to_owned(),
         extra_te: extra.map(str::to_owned),
+        ..Build::new(stub_dir(), vendor.to_owned())
     }
     .compile(work.path())?;
     assert!(out.policy_bin.metadata().unwrap().len() > 0);
@@ -275,4 +274,27 @@ fn tool_probe() {
     }
     let err = build(&vendor_dir(), None).unwrap_err();
     println!("{err}");
+}
+
+/// The policy the test VM loads: the vendor policy, the stand-in and the test bed's own part
+/// (xtask/selinux), which must keep every neverallow of the other two.
+#[test]
+fn the_test_vm_policy_compiles() {
+    let work = tempfile::tempdir().unwrap();
+    let out = Build {
+        testbed_dir: Some(repo_root().join("xtask/selinux")),
+        handle_unknown: Some(sepolicy::HandleUnknown::Allow),
+        ..Build::new(stub_dir(), vendor_dir())
+    }
+    .compile(work.path())
+    .unwrap_or_else(|e| panic!("{e}"));
+    let conf = std::fs::read_to_string(&out.policy_conf).unwrap();
+    for needle in [
+        "fs_use_trans devtmpfs u:object_r:device:s0;",
+        "genfscon binder /binder u:object_r:binder_device:s0",
+        "type_transition init hal_dmaheap_default_exec:process hal_dmaheap_default;",
+        "type_transition kernel init_exec:process init;",
+    ] {
+        assert!(conf.contains(needle), "the VM policy lacks `{needle}`");
+    }
 }
