@@ -587,9 +587,9 @@ fn shrinker_count() -> Result<u64, String> {
 
 /// Sets the calling thread's scheduling policy and priority.
 fn set_scheduler(policy: i32, priority: i32) -> R {
-    let param = nix::libc::sched_param {
-        sched_priority: priority,
-    };
+    // SAFETY: `sched_param` is plain data (musl's has more fields than glibc's); all-zero is valid.
+    let mut param: nix::libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = priority;
     // SAFETY: plain system call on the calling thread with a valid parameter block.
     let ret = unsafe { nix::libc::sched_setscheduler(0, policy, &param) };
     ensure(ret == 0, || {
