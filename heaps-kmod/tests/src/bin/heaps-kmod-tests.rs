@@ -571,105 +571,6 @@ fn shrinker_pressure(heaps: &[KmodHeap]) -> R {
     })
 }
 
-/// The shrinker's objects per its debugfs `count` file (summed over its lines).
-fn shrinker_count() -> Result<u64, String> {
-    let mut total = 0;
-    for d in shrinker_dirs() {
-        let count = fs::read_to_string(d.join("count")).map_err(|e| e.to_string())?;
-        total += count
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|v| v.parse::<u64>().ok())
-            .sum::<u64>();
-    }
-    Ok(total)
-}
-
-/// Sets the calling thread's scheduling policy and priority.
-fn set_scheduler(policy: i32, priority: i32) -> R {
-    // SAFETY: `sched_param` is plain data (musl's has more fields than glibc's); all-zero is valid.
-    let mut param: nix::libc::sched_param = unsafe { std::mem::zeroed() };
-    param.sched_priority = priority;
-    // SAFETY: plain system call on the calling thread with a valid parameter block.
-    let ret = unsafe { nix::libc::sched_setscheduler(0, policy, &param) };
-    ensure(ret == 0, || {
-        format!("sched_setscheduler: {}", std::io::Error::last_os_error())
-    })
-}
-
-/// Released buffers waiting for the deferred-free worker are visible to reclaim: the shrinker
-/// counts their pages and a scan frees them (without pooling them). The worker, a normal-priority
-/// kernel thread, is held off by real-time threads spinning on every CPU (for at most 2 s,
-/// real-time throttling off meanwhile), so the released buffers stay queued while we look.
-fn shrinker_sees_deferred(heaps: &[KmodHeap]) -> R {
-    let Some(h) = heaps.iter().find(|h| !h.contiguous && !h.uncached) else {
-        return Err("no cached system heap of the module is loaded".into());
-    };
-    ensure(drain_pools(), || "pools did not drain".into())?;
-    let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
-    let bufs: Vec<DmaBuf> = (0..4)
-        .map(|_| heap.allocate(4 * MIB))
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    const RT_RUNTIME: &str = "/proc/sys/kernel/sched_rt_runtime_us";
-    let runtime = fs::read_to_string(RT_RUNTIME).map_err(|e| e.to_string())?;
-    fs::write(RT_RUNTIME, "-1\n").map_err(|e| e.to_string())?;
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let stop = Arc::new(AtomicBool::new(false));
-    let spinning = Arc::new(Barrier::new(cpus + 1));
-    let spinners: Vec<_> = (0..cpus)
-        .map(|cpu| {
-            let (stop, spinning) = (stop.clone(), spinning.clone());
-            std::thread::spawn(move || {
-                let mut set = nix::sched::CpuSet::new();
-                let pinned = set.set(cpu).is_ok()
-                    && nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).is_ok();
-                let rt = set_scheduler(nix::libc::SCHED_FIFO, 1).is_ok();
-                spinning.wait();
-                let deadline = std::time::Instant::now() + Duration::from_secs(2);
-                while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
-                    std::hint::spin_loop();
-                }
-                pinned && rt
-            })
-        })
-        .collect();
-    let res = (|| -> Result<(u64, u64, u64, u64), String> {
-        set_scheduler(nix::libc::SCHED_FIFO, 2)?;
-        spinning.wait();
-        drop(bufs);
-        let deferred = stat(&h.name, "deferred_bytes");
-        let count = shrinker_count()?;
-        shrinker_scan(1 << 30).map_err(|e| e.to_string())?;
-        Ok((
-            deferred,
-            count,
-            stat(&h.name, "deferred_bytes"),
-            stat(&h.name, "pool_bytes"),
-        ))
-    })();
-    stop.store(true, Ordering::Relaxed);
-    let all_rt = spinners.into_iter().all(|t| t.join().unwrap_or(false));
-    let _ = set_scheduler(nix::libc::SCHED_OTHER, 0);
-    let _ = fs::write(RT_RUNTIME, runtime);
-    let (deferred, count, deferred_after, pool_after) = res?;
-    ensure(all_rt, || {
-        "could not pin real-time spinners to every CPU".into()
-    })?;
-    ensure(deferred == 16 * MIB, || {
-        format!("{deferred} bytes waiting for the worker after releasing 16 MiB with the worker held off")
-    })?;
-    ensure(count * page_size() >= deferred, || {
-        format!("shrinker counts {count} pages with {deferred} released bytes waiting")
-    })?;
-    ensure(deferred_after == 0 && pool_after == 0, || {
-        format!("after a shrinker scan: {deferred_after} bytes still waiting, {pool_after} bytes pooled")
-    })?;
-    ensure(wait_deferred(&h.name), || {
-        "deferred free did not finish".into()
-    })
-}
-
 /// Pooled pages count as reclaimable kernel memory (`KReclaimable`), so that MemAvailable
 /// includes them; emptying the pools takes them out again.
 fn pools_reclaimable(heaps: &[KmodHeap]) -> R {
@@ -1160,10 +1061,6 @@ fn main() {
     tap.result(
         "shrinker empties pools (drop_caches)",
         shrinker_drop_caches(&heaps),
-    );
-    tap.result(
-        "shrinker counts and frees released buffers the worker has not processed",
-        shrinker_sees_deferred(&heaps),
     );
     tap.result(
         "pooled pages count as reclaimable kernel memory (KReclaimable)",
