@@ -25,6 +25,10 @@ use heaps_kmod_tests::*;
 use nix::errno::Errno;
 use nix::libc;
 
+/// The kernel's O_ACCMODE (the dma-heap core accepts only these bits and O_CLOEXEC). musl's
+/// O_ACCMODE also holds O_SEARCH (= O_PATH, 0x200000), which the kernel refuses in fd_flags.
+const KERNEL_O_ACCMODE: u32 = 0o3;
+
 const MIB: u64 = 1 << 20;
 
 /// splitmix64: small, seedable, good enough to pick operations.
@@ -226,9 +230,9 @@ impl Worker {
             heap_flags = self.rng.next() | 1;
         }
         let bad_flags =
-            fd_flags & !((libc::O_ACCMODE | libc::O_CLOEXEC) as u32) != 0 || heap_flags != 0;
+            fd_flags & !(KERNEL_O_ACCMODE | libc::O_CLOEXEC as u32) != 0 || heap_flags != 0;
         // The dma-buf file's mode comes from the access mode in fd_flags (3 gives neither).
-        let mode = fd_flags & libc::O_ACCMODE as u32;
+        let mode = fd_flags & KERNEL_O_ACCMODE;
         let readable = mode == libc::O_RDONLY as u32 || mode == libc::O_RDWR as u32;
         let writable = mode == libc::O_RDWR as u32;
         // Keep what a worker holds bounded: the guest has 2 GiB for four workers and the rest.
