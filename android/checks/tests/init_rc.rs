@@ -243,16 +243,12 @@ fn module_options_name_real_parameters() {
 pub fn kmod_params() -> std::collections::BTreeMap<String, String> {
     let src = read("heaps-kmod/params.rs");
     let mut out = std::collections::BTreeMap::new();
-    for line in src
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("param!("))
-    {
-        let args: Vec<&str> = line
-            .trim_start_matches("param!(")
-            .split(',')
-            .map(str::trim)
-            .collect();
+    // The kernel's rustfmt may spread an invocation over several lines: take each `param!(`
+    // at a line start up to its closing parenthesis.
+    for (at, _) in src.match_indices("\nparam!(") {
+        let body = &src[at + "\nparam!(".len()..];
+        let body = &body[..body.find(')').expect("param! is closed")];
+        let args: Vec<&str> = body.split(',').map(str::trim).collect();
         let name = args[1].trim_matches('"').to_owned();
         let ty = args[2].trim_start_matches("param_ops_").to_owned();
         out.insert(name, ty);
