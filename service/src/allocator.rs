@@ -712,3 +712,47 @@ fn error_from_failures(len: u64, failures: Vec<(String, BackendError)>) -> HalEr
     };
     HalError::new(kind, format!("allocating {len} bytes failed: {tried}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UID: u32 = 10123;
+
+    /// A call of `UID` that arrived earlier and still waits for a slot (its thread not yet woken).
+    fn earlier_waiter(in_flight: &InFlight) {
+        let mut state = in_flight.state.lock().unwrap();
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state
+            .by_uid
+            .entry(UID)
+            .or_default()
+            .waiting
+            .push_back(ticket);
+    }
+
+    #[test]
+    fn a_new_call_never_overtakes_a_waiting_one() {
+        let in_flight = InFlight::default();
+        earlier_waiter(&in_flight);
+        // A slot is free, but the earlier call is first in line: no slot at once...
+        let now = in_flight.acquire(UID, 1, Duration::ZERO);
+        assert_eq!(now.err().map(|e| e.kind), Some(ErrorKind::Busy));
+        // ...nor after waiting, since the earlier call keeps its turn.
+        let later = in_flight.acquire(UID, 1, Duration::from_millis(50));
+        assert_eq!(later.err().map(|e| e.kind), Some(ErrorKind::Busy));
+        // The queue holds only the earlier call again: the refused ones left it.
+        let state = in_flight.state.lock().unwrap();
+        assert_eq!(state.by_uid[&UID].waiting.len(), 1);
+        assert_eq!(state.by_uid[&UID].running, 0);
+    }
+
+    #[test]
+    fn another_uid_is_not_held_up_by_a_waiting_call() {
+        let in_flight = InFlight::default();
+        earlier_waiter(&in_flight);
+        let slot = in_flight.acquire(UID + 1, 1, Duration::ZERO);
+        assert!(slot.is_ok());
+    }
+}

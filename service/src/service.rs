@@ -1,6 +1,6 @@
 //! The binder face of the allocator: `IHeapAllocator` over rsbinder.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, Once};
 
 use dmaheap_aidl::{
     AllocationResult, AllocatorStats, ClientStats, HeapInfo, HeapSelector, HeapStats,
@@ -41,11 +41,32 @@ pub fn binder_features() -> rsbinder::BinderFeatures {
 /// kernel attached to it.
 fn caller() -> Caller {
     let sid = rsbinder::get_calling_sid();
+    if sid.is_none() {
+        report_missing_context();
+    }
     Caller::with_context(
         rsbinder::get_calling_uid(),
         rsbinder::get_calling_pid(),
         sid.as_deref().and_then(|s| s.to_str().ok()),
     )
+}
+
+/// Under SELinux every call should carry the caller's context; without it no rule by domain can
+/// match and callers that are listed only by domain are refused. Said once, at error level,
+/// because it is a device configuration fault, not a client's.
+fn report_missing_context() {
+    static SELINUX_ON: LazyLock<bool> =
+        LazyLock::new(|| std::path::Path::new("/sys/fs/selinux/enforce").exists());
+    static REPORTED: Once = Once::new();
+    if *SELINUX_ON {
+        REPORTED.call_once(|| {
+            log::error!(
+                "no caller context: SELinux is on but a binder call carried no caller context, so \
+                 rules by domain match nothing (a kernel without CONFIG_CROSS_MEMORY_ATTACH: \
+                 rsbinder reads the context with process_vm_readv)"
+            )
+        });
+    }
 }
 
 fn status(e: HalError) -> Status {

@@ -659,17 +659,34 @@ fn selinux_phase() -> Vec<GuestStep> {
         ),
         check(
             "selinux",
+            "mediacodec is served from kmod-cma-uncached by its domain alone (its uid is not listed)",
+            &codec("alloc --heap kmod-cma-uncached --expect served"),
+        ),
+        check(
+            "selinux",
             "mediacodec is served from the system heap, open to every HAL client",
             &codec("alloc --heap system --expect served"),
         ),
-        // Not here yet: the HAL's decisions by the caller's SELinux domain (mediacodec served from
-        // kmod-cma-uncached by its domain alone; EX_SECURITY naming hal_camera_default or
-        // mediacodec for kmod-carveout, reserved, the carveout's ION id and a carveout batch).
-        // In this VM the HAL receives no caller context (`get_calling_sid()` is None) although
-        // it registers with set_requesting_sid and the callers run in their domains; until that
-        // is found (issue 9), those five checks would only fail. `dmaheap-probe --expect
-        // security` still requires the domain in the message. The uid-based refusals are
-        // tested by the hal-hostile suite.
+        check(
+            "selinux",
+            "hal_camera_default gets EX_SECURITY from kmod-carveout, nothing allocated",
+            &camera("alloc --heap kmod-carveout --expect security"),
+        ),
+        check(
+            "selinux",
+            "mediacodec gets EX_SECURITY from reserved, nothing allocated",
+            &codec("alloc --heap reserved --expect security"),
+        ),
+        check(
+            "selinux",
+            "hal_camera_default gets EX_SECURITY for the carveout's ION id, nothing allocated",
+            &camera("alloc --ion-mask 4 --expect security"),
+        ),
+        check(
+            "selinux",
+            "hal_camera_default gets EX_SECURITY for a batch from kmod-carveout, nothing allocated",
+            &camera("alloc --batch-heap kmod-carveout --count 3 --expect security"),
+        ),
         check(
             "selinux",
             "mediacodec is served a batch from kmod-carveout",
@@ -686,6 +703,12 @@ fn selinux_phase() -> Vec<GuestStep> {
             &camera("open-heap kmod-carveout --expect denied"),
         ),
         show("echo '--- the HAL under SELinux logged:'; tail -20 /tmp/selinux-hal.log"),
+        // service/src/service.rs logs this once if a call came without the caller's context.
+        check(
+            "selinux",
+            "every call reached the HAL with the caller's SELinux context",
+            "! grep 'no caller context' /tmp/selinux-hal.log",
+        ),
         check(
             "selinux",
             "servicemanager and the HAL still run",
