@@ -1,6 +1,6 @@
 //! The binder face of the allocator: `IHeapAllocator` over rsbinder.
 
-use std::sync::{Arc, LazyLock, Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 
 use dmaheap_aidl::{
     AllocationResult, AllocatorStats, ClientStats, HeapInfo, HeapSelector, HeapStats,
@@ -55,18 +55,17 @@ fn caller() -> Caller {
 /// match and callers that are listed only by domain are refused. Said once, at error level,
 /// because it is a device configuration fault, not a client's.
 fn report_missing_context() {
-    static SELINUX_ON: LazyLock<bool> =
-        LazyLock::new(|| std::path::Path::new("/sys/fs/selinux/enforce").exists());
+    // Whether SELinux is on is decided once, as rsbinder decides it once per process.
     static REPORTED: Once = Once::new();
-    if *SELINUX_ON {
-        REPORTED.call_once(|| {
+    REPORTED.call_once(|| {
+        if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
             log::error!(
                 "no caller context: SELinux is on but a binder call carried no caller context, so \
                  rules by domain match nothing (a kernel without CONFIG_CROSS_MEMORY_ATTACH: \
                  rsbinder reads the context with process_vm_readv)"
             )
-        });
-    }
+        }
+    });
 }
 
 fn status(e: HalError) -> Status {
