@@ -8,7 +8,7 @@ use crate::buffer::Buffer;
 use crate::errno;
 use core::ffi::{c_int, c_void};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::prelude::*;
 use kernel::sync::{CondVar, SpinLock};
@@ -35,6 +35,17 @@ struct Deferred {
 }
 
 static STATE: AtomicPtr<Deferred> = AtomicPtr::new(ptr::null_mut());
+
+/// While set, the worker leaves released buffers on its list, so that a test can see what memory
+/// reclaim does with buffers waiting for it (a worker on another CPU empties the list within a
+/// tick). Set through debugfs only (`dmaheap_heaps/hold_deferred`, root, mode 0600); debugfs
+/// is not mounted on user builds. `stop` still ends a held worker.
+static HOLD: AtomicBool = AtomicBool::new(false);
+
+/// The flag behind `dmaheap_heaps/hold_deferred`, for `debugfs_create_bool`.
+pub(crate) fn hold_flag() -> *mut bool {
+    HOLD.as_ptr()
+}
 static TASK: AtomicPtr<b::task_struct> = AtomicPtr::new(ptr::null_mut());
 
 fn state() -> &'static Deferred {
@@ -192,9 +203,19 @@ unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
                     wait_for_kthread_stop();
                     return 0;
                 }
-                if !l.head.is_null() {
+                let held = HOLD.load(Ordering::Relaxed);
+                if !l.head.is_null() && !held {
                     l.idle = false;
                     break;
+                }
+                if held {
+                    // Writing the debugfs file wakes nobody: look again in a while.
+                    l.idle = false;
+                    drop(l);
+                    // SAFETY: plain sleep of the current (worker) thread, no locks held.
+                    unsafe { b::schedule_timeout_interruptible((b::DMAHEAP_HZ / 20) as _) };
+                    l = st.list.lock();
+                    continue;
                 }
                 l.idle = true;
                 // Kernel threads take no signals: this only returns on a notification.

@@ -22,6 +22,8 @@
 //! uncached heaps, at allocation and before pooling), `syncs_for_cpu_<dir>` /
 //! `syncs_for_device_<dir>` (syncs of mapped attachments in begin/end_cpu_access, by the
 //! direction the attachment was mapped with: `bidirectional`, `to_device`, `from_device`).
+//! At the debugfs root, `hold_deferred` (Y/N, root only) keeps the deferred-free worker from
+//! taking released buffers, for tests of what reclaim does with them.
 
 use crate::bindings as b;
 use crate::heap::{for_each_heap, Heap};
@@ -170,6 +172,16 @@ pub(crate) fn init() -> Result {
     // error pointer, which debugfs' functions accept and ignore.
     let droot = unsafe { b::debugfs_create_dir(c"dmaheap_heaps".as_ptr().cast(), ptr::null_mut()) };
     DEBUGFS_ROOT.store(droot, Ordering::Release);
+    // SAFETY: the flag is a static that outlives the file (removed with the root at exit);
+    // debugfs reads and writes it as a plain bool, which `AtomicBool` is laid out as.
+    unsafe {
+        b::debugfs_create_bool(
+            c"hold_deferred".as_ptr().cast(),
+            0o600,
+            droot,
+            crate::deferred::hold_flag(),
+        )
+    };
     Ok(())
 }
 

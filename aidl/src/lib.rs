@@ -3,10 +3,12 @@
 //!
 //! Everything the AIDL declares is under [`vendor::dmaheap`]; the items most callers need are
 //! re-exported at the crate root, and the interface's constants (error codes, limits, ION flags)
-//! live in [`consts`], and [`usage`] names the gralloc usage bits.
+//! live in [`consts`], and [`usage`] names the gralloc usage bits. [`phase_dump`] is the part of
+//! the service's `dump` that tools read.
 
 rsbinder::include_aidl!("dmaheap_aidl");
 
+pub mod phase_dump;
 pub mod usage;
 
 pub use vendor::dmaheap::AllocationResult::AllocationResult;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use dmabuf::DmaBuf;
 use dmaheap_aidl::consts::MAX_DEBUG_NAME_BYTES;
+use dmaheap_aidl::phase_dump;
 
 pub use crate::access::Caller;
 use crate::access::RateLimitedLog;
@@ -571,13 +572,9 @@ impl<B: HeapBackend> Allocator<B> {
                 let _ = writeln!(out, "  {heap:<20} {line}");
             }
         }
-        let _ = writeln!(out, "\ntime per phase of allocation calls (mean):");
-        for (phase, count, mean) in self.phases.means() {
-            let _ = writeln!(
-                out,
-                "  {phase:<28} {:>10.1} us over {count} calls",
-                mean.as_secs_f64() * 1e6
-            );
+        let _ = writeln!(out, "\n{}", phase_dump::HEADING);
+        for (phase, count, total) in self.phases.totals() {
+            let _ = writeln!(out, "{}", phase_dump::format_line(phase, count, total));
         }
         let _ = writeln!(out, "\ncounters per calling uid:");
         let _ = writeln!(

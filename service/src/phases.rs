@@ -63,14 +63,14 @@ impl PhaseTimes {
         result
     }
 
-    /// (phase name, count, mean) for each phase that ran.
-    pub fn means(&self) -> Vec<(&'static str, u64, Duration)> {
+    /// (phase name, count, total time) for each phase that ran.
+    pub fn totals(&self) -> Vec<(&'static str, u64, Duration)> {
         Phase::ALL
             .iter()
             .filter_map(|&p| {
                 let count = self.counts[p as usize].load(Ordering::Relaxed);
                 let nanos = self.nanos[p as usize].load(Ordering::Relaxed);
-                (count > 0).then(|| (p.name(), count, Duration::from_nanos(nanos / count)))
+                (count > 0).then(|| (p.name(), count, Duration::from_nanos(nanos)))
             })
             .collect()
     }

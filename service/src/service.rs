@@ -169,15 +169,11 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
         size: i64,
         debug_name: &str,
     ) -> rsbinder::BinderResult<AllocationResult> {
-        self.allocator
-            .allocate(
-                &caller(),
-                &Selector::Heap(heap.to_owned()),
-                size,
-                debug_name,
-            )
-            .map(to_result)
-            .map_err(status)
+        self.handle(|caller| {
+            self.allocator
+                .allocate(caller, &Selector::Heap(heap.to_owned()), size, debug_name)
+                .map(to_result)
+        })
     }
 
     fn allocateIon(

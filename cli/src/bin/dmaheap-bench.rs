@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use clap::Parser;
 use dmaheap_aidl::usage::CPU_READ_OFTEN;
-use dmaheap_aidl::HeapSelector;
+use dmaheap_aidl::{phase_dump, HeapSelector};
 use dmaheap_client::{DmaHeap, HeapAllocator};
 
 #[derive(Parser)]
@@ -54,18 +54,15 @@ fn main() -> Result<()> {
         "allocation latency on heap {:?}: HAL (binder + policy) vs direct ioctl, {} runs",
         args.heap, args.iterations
     );
-    // The fixed cost of going through the service at all: a call that allocates nothing.
-    let mut floor: Vec<Duration> = (0..args.iterations)
-        .map(|_| {
-            let t = Instant::now();
-            let resolved = hal.resolve_usage(CPU_READ_OFTEN);
-            let elapsed = t.elapsed();
-            resolved.map(|_| elapsed)
-        })
-        .collect::<Result<_, _>>()?;
-    floor.sort();
+    // The fixed cost of going through the service at all: a call through the policy that
+    // allocates nothing.
+    let floor = timed(args.iterations, || {
+        hal.resolve_usage(CPU_READ_OFTEN)
+            .map(drop)
+            .map_err(Into::into)
+    })?;
     println!(
-        "binder round trip without allocation (resolveUsage): p50 {:.1}us, p99 {:.1}us",
+        "binder round trip through the policy, no allocation (resolveUsage): p50 {:.1}us, p99 {:.1}us",
         us(percentile(&floor, 0.5)),
         us(percentile(&floor, 0.99))
     );
@@ -163,16 +160,58 @@ fn main() -> Result<()> {
             if ratio <= 1.20 { "within" } else { "above" }
         );
     }
-    // Where the service's time goes, measured inside it (access checks on).
-    let dump = hal.dump()?;
-    if let Some(section) = dump
-        .split("time per phase of allocation calls (mean):")
-        .nth(1)
-    {
-        println!("inside the service, mean per call since it started:");
-        for line in section.lines().skip(1).take_while(|l| !l.trim().is_empty()) {
-            println!("{line}");
+    // Where a 4 KiB call's time goes inside the service (access checks on), call by call: the
+    // service's dumps before and after each call. Medians, as above: the means of an emulated
+    // machine are ruled by its stalls.
+    // In the order the service lists its phases.
+    let mut per_phase: Vec<(String, Vec<Duration>)> = Vec::new();
+    let mut whole = Vec::with_capacity(args.iterations);
+    for _ in 0..args.iterations {
+        let before = phase_dump::parse(&hal.dump()?);
+        let t = Instant::now();
+        let buf = hal.allocate_from_heap(&args.heap, 4 << 10, "bench")?;
+        whole.push(t.elapsed());
+        let after = phase_dump::parse(&hal.dump()?);
+        drop(buf);
+        for p in phase_dump::difference(&before, &after) {
+            if p.count != 1 {
+                continue;
+            }
+            match per_phase.iter_mut().find(|(name, _)| *name == p.phase) {
+                Some((_, times)) => times.push(p.total),
+                None => per_phase.push((p.phase, vec![p.total])),
+            }
+        }
+    }
+    whole.sort();
+    println!(
+        "inside the service, 4 KiB from {:?}, p50 per call over {} calls (the call itself: p50 {:.1}us):",
+        args.heap,
+        args.iterations,
+        us(percentile(&whole, 0.5))
+    );
+    for (phase, times) in &mut per_phase {
+        times.sort();
+        let p50 = us(percentile(times, 0.5));
+        match args.bare_fd_us {
+            Some(bare) => println!(
+                "  {phase:<28} {p50:>8.1}us  ({:.2}x the bare round trip)",
+                p50 / bare
+            ),
+            None => println!("  {phase:<28} {p50:>8.1}us"),
         }
     }
     Ok(())
+}
+
+/// `n` timed calls of `call`, sorted.
+fn timed(n: usize, mut call: impl FnMut() -> Result<()>) -> Result<Vec<Duration>> {
+    let mut times = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            call().map(|()| t.elapsed())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    times.sort();
+    Ok(times)
 }

@@ -123,6 +123,39 @@ pub fn shrinker_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// What the module's shrinkers report they could free, in pages (SHRINKER_DEBUG's `count` file:
+/// `<memcg inode> <objects>` per line).
+pub fn shrinker_count_pages() -> std::io::Result<u64> {
+    let mut pages = 0;
+    for d in shrinker_dirs() {
+        let count = fs::read_to_string(d.join("count"))?;
+        pages += count
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(pages)
+}
+
+/// Keeps the module's deferred-free worker from taking released buffers (debugfs
+/// `hold_deferred`) until dropped.
+pub struct HoldDeferred(());
+
+const HOLD_DEFERRED: &str = "/sys/kernel/debug/dmaheap_heaps/hold_deferred";
+
+impl HoldDeferred {
+    pub fn on() -> std::io::Result<Self> {
+        fs::write(HOLD_DEFERRED, "Y\n")?;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for HoldDeferred {
+    fn drop(&mut self) {
+        let _ = fs::write(HOLD_DEFERRED, "N\n");
+    }
+}
+
 /// Asks the module's shrinker, through SHRINKER_DEBUG's `scan` file, to free up to `pages`.
 pub fn shrinker_scan(pages: u64) -> std::io::Result<()> {
     let dirs = shrinker_dirs();
@@ -205,6 +238,23 @@ pub fn open_heap(name: &str) -> Result<OwnedFd, nix::Error> {
 /// `MemFree` from /proc/meminfo, in KiB.
 pub fn mem_free_kib() -> u64 {
     meminfo("MemFree:")
+}
+
+/// Pages on the per-CPU free lists, in KiB: freed, but not counted in `MemFree`; how many there
+/// are changes with whatever ran last on each CPU.
+pub fn per_cpu_free_kib() -> u64 {
+    let pages: u64 = fs::read_to_string("/proc/zoneinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("count:"))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .sum();
+    pages * page_size() / 1024
+}
+
+/// Free memory in KiB: `MemFree` plus the per-CPU free lists.
+pub fn free_kib() -> u64 {
+    mem_free_kib() + per_cpu_free_kib()
 }
 
 /// A /proc/meminfo field in KiB.

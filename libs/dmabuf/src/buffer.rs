@@ -45,9 +45,11 @@ impl DmaBuf {
     /// Takes ownership of a dma-buf fd received from elsewhere (over binder, say); its size is
     /// what the kernel reports for the file, whole pages.
     pub fn from_fd(fd: OwnedFd) -> Result<Self> {
+        // One system call on every received buffer: a dma-buf's llseek reports the size without
+        // moving the file position (dma-bufs have no read or write), so there is nothing to
+        // rewind.
         let end =
             lseek(&fd, 0, Whence::SeekEnd).map_err(|errno| Error::Ioctl { op: "lseek", errno })?;
-        lseek(&fd, 0, Whence::SeekSet).map_err(|errno| Error::Ioctl { op: "lseek", errno })?;
         Ok(Self {
             fd,
             len: end as u64,

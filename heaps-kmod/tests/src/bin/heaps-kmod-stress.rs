@@ -757,14 +757,7 @@ impl MemFigures {
     ];
 
     fn now() -> MemFigures {
-        let page_kib = page_size() / 1024;
-        let pcp_pages: u64 = fs::read_to_string("/proc/zoneinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("count:"))
-            .filter_map(|v| v.trim().parse::<u64>().ok())
-            .sum();
-        let mut fields = vec![("MemFree:", mem_free_kib()), ("pcp", pcp_pages * page_kib)];
+        let mut fields = vec![("MemFree:", mem_free_kib()), ("pcp", per_cpu_free_kib())];
         fields.extend(Self::HELD.iter().map(|f| (*f, meminfo(f))));
         MemFigures {
             free_kib: (fields[0].1 + fields[1].1) as i64,
