@@ -149,14 +149,20 @@ impl Drop for Slot<'_> {
             .state
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let mut wake = false;
         if let Some(calls) = state.by_uid.get_mut(&self.uid) {
             calls.running -= 1;
-            if calls.running == 0 && calls.waiting.is_empty() {
+            // Only this uid's waiters want this slot. A notification costs a futex system call
+            // even when nobody waits, and this runs once per allocation call.
+            wake = !calls.waiting.is_empty();
+            if calls.running == 0 && !wake {
                 state.by_uid.remove(&self.uid);
             }
         }
         drop(state);
-        self.in_flight.freed.notify_all();
+        if wake {
+            self.in_flight.freed.notify_all();
+        }
     }
 }
 

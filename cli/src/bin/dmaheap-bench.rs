@@ -80,6 +80,7 @@ fn main() -> Result<()> {
         "batch x"
     );
     let mut hal_4k_p50 = None;
+    let mut hal_4k_phases = Vec::new();
     let mut worst_large = 0.0f64;
     let mut worst_batch_large = 0.0f64;
     for (size, label) in SIZES {
@@ -93,6 +94,7 @@ fn main() -> Result<()> {
         // Warm both paths (page pools, binder buffers, first-touch of code) before measuring.
         drop(heap.allocate(size)?);
         drop(hal.allocate_from_heap(&args.heap, size, "bench")?);
+        let phases_before = phase_dump::parse(&hal.dump()?);
         for _ in 0..runs {
             // Interleaved so that drift in the machine's state hits both paths alike; each
             // buffer is freed outside the timed region.
@@ -105,6 +107,7 @@ fn main() -> Result<()> {
             via_hal.push(t.elapsed());
             drop(buf);
         }
+        let phases = phase_dump::difference(&phases_before, &phase_dump::parse(&hal.dump()?));
         // gralloc asks for a BufferQueue's buffers in one call: the per-call cost is shared.
         let mut batched = Vec::with_capacity(runs.div_ceil(BATCH as usize));
         for _ in 0..runs.div_ceil(BATCH as usize) {
@@ -127,6 +130,7 @@ fn main() -> Result<()> {
         let (h50, h99) = (percentile(&via_hal, 0.5), percentile(&via_hal, 0.99));
         if size == 4 << 10 {
             hal_4k_p50 = Some(us(h50));
+            hal_4k_phases = phases;
         }
         let r50 = us(h50) / us(d50);
         let r99 = us(h99) / us(d99);
@@ -160,45 +164,26 @@ fn main() -> Result<()> {
             if ratio <= 1.20 { "within" } else { "above" }
         );
     }
-    // Where a 4 KiB call's time goes inside the service (access checks on), call by call: the
-    // service's dumps before and after each call. Medians, as above: the means of an emulated
-    // machine are ruled by its stalls.
-    // In the order the service lists its phases.
-    let mut per_phase: Vec<(String, Vec<Duration>)> = Vec::new();
-    let mut whole = Vec::with_capacity(args.iterations);
-    for _ in 0..args.iterations {
-        let before = phase_dump::parse(&hal.dump()?);
-        let t = Instant::now();
-        let buf = hal.allocate_from_heap(&args.heap, 4 << 10, "bench")?;
-        whole.push(t.elapsed());
-        let after = phase_dump::parse(&hal.dump()?);
-        drop(buf);
-        for p in phase_dump::difference(&before, &after) {
-            if p.count != 1 {
-                continue;
-            }
-            match per_phase.iter_mut().find(|(name, _)| *name == p.phase) {
-                Some((_, times)) => times.push(p.total),
-                None => per_phase.push((p.phase, vec![p.total])),
-            }
-        }
-    }
-    whole.sort();
+    // Where the 4 KiB calls' time went inside the service (access checks on), from the
+    // service's dumps around the single-buffer calls above. Means, so a few stalls of the
+    // emulator weigh in; a dump between every two calls would leave each call colder than the
+    // ones measured above.
     println!(
-        "inside the service, 4 KiB from {:?}, p50 per call over {} calls (the call itself: p50 {:.1}us):",
-        args.heap,
-        args.iterations,
-        us(percentile(&whole, 0.5))
+        "inside the service, 4 KiB from {:?}, mean per call of the HAL column:",
+        args.heap
     );
-    for (phase, times) in &mut per_phase {
-        times.sort();
-        let p50 = us(percentile(times, 0.5));
+    for p in &hal_4k_phases {
+        let Some(mean) = p.total.checked_div(u32::try_from(p.count).unwrap_or(0)) else {
+            continue;
+        };
         match args.bare_fd_us {
             Some(bare) => println!(
-                "  {phase:<28} {p50:>8.1}us  ({:.2}x the bare round trip)",
-                p50 / bare
+                "  {:<28} {:>8.1}us  ({:.2}x the bare round trip)",
+                p.phase,
+                us(mean),
+                us(mean) / bare
             ),
-            None => println!("  {phase:<28} {p50:>8.1}us"),
+            None => println!("  {:<28} {:>8.1}us", p.phase, us(mean)),
         }
     }
     Ok(())
