@@ -850,7 +850,9 @@ pub fn bench_plan(arch: Arch) -> Plan {
     steps.extend(binder_smoke_service());
     steps.push(show("echo; dmaheap-bench --heap system"));
     steps.push(show(
-        "echo; binder-smoke bench-fd kmod-system 400 | tee /tmp/bare-fd.txt | head -1; \
+        // Into a file first: `tee | head -1` let head's exit kill tee before it wrote the last
+        // line, the figure itself (seen on arm64).
+        "echo; binder-smoke bench-fd kmod-system 400 > /tmp/bare-fd.txt; head -1 /tmp/bare-fd.txt; \
          dmaheap-bench --heap kmod-system --bare-fd-us $(tail -1 /tmp/bare-fd.txt)",
     ));
     let mut programs = vec![
