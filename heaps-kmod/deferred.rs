@@ -103,6 +103,11 @@ pub(crate) fn stop() {
         l.stop = true;
     }
     st.cv.notify_all();
+    let delay_ms = crate::params::stop_delay_ms();
+    if delay_ms > 0 {
+        // SAFETY: plain sleep of the loading thread (process context), no locks held.
+        unsafe { b::msleep(delay_ms) };
+    }
     let task = TASK.swap(ptr::null_mut(), Ordering::AcqRel);
     if !task.is_null() {
         // SAFETY: `task` is our worker; it exits when it sees `stop`.

@@ -54,6 +54,7 @@ static mut CMA_HEAPS: *mut c_char = c"".as_ptr() as *mut c_char;
 static mut CARVEOUT_HEAPS: *mut c_char = c"".as_ptr() as *mut c_char;
 static mut POOL_LIMIT_MB: u32 = 64;
 static mut FAIL_HEAP_ADD: *mut c_char = c"".as_ptr() as *mut c_char;
+static mut STOP_DELAY_MS: u32 = 0;
 
 param!(
     PARAM_SYSTEM_NAME,
@@ -97,6 +98,13 @@ param!(
     0o444,
     FAIL_HEAP_ADD
 );
+param!(
+    PARAM_STOP_DELAY_MS,
+    "stop_delay_ms",
+    param_ops_uint,
+    0o444,
+    STOP_DELAY_MS
+);
 
 modinfo!(PARMTYPE_SYSTEM_NAME, b"parmtype=system_name:charp\0");
 modinfo!(
@@ -119,6 +127,8 @@ modinfo!(
 );
 modinfo!(PARMTYPE_FAIL_HEAP_ADD, b"parmtype=fail_heap_add:charp\0");
 modinfo!(PARM_FAIL_HEAP_ADD, b"parm=fail_heap_add:fault injection for tests: registering the heap of this name fails with ENOMEM (default: none)\0");
+modinfo!(PARMTYPE_STOP_DELAY_MS, b"parmtype=stop_delay_ms:uint\0");
+modinfo!(PARM_STOP_DELAY_MS, b"parm=stop_delay_ms:for tests: on a failed load, wait this long between telling the deferred-free worker to stop and kthread_stop (default: 0)\0");
 
 /// Reads a `charp` parameter as bytes (without the NUL).
 fn charp(p: *const *mut c_char) -> &'static [u8] {
@@ -157,6 +167,14 @@ pub(crate) fn carveout_heaps() -> &'static [u8] {
 /// Fault injection for tests: the name of the heap whose registration is made to fail.
 pub(crate) fn fail_heap_add() -> &'static [u8] {
     charp(&raw const FAIL_HEAP_ADD)
+}
+
+/// For tests: milliseconds between telling the worker to stop and `kthread_stop` on a failed
+/// load, which gives a worker that returned early time to exit and be freed (KASAN then sees
+/// `kthread_stop` touch it).
+pub(crate) fn stop_delay_ms() -> u32 {
+    // SAFETY: a plain integer parameter, read-only after load.
+    unsafe { (&raw const STOP_DELAY_MS).read_volatile() }
 }
 
 /// Pool limit per system heap, in bytes.

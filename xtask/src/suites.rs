@@ -337,7 +337,7 @@ fn heaps_kmod_load_guards(arch: Arch) -> Vec<GuestStep> {
             "heaps-kmod",
             "ten loads that fail at the first registration leave nothing behind",
             &format!(
-                "for i in 1 2 3 4 5 6 7 8 9 10; do ! {} fail_heap_add=kmod-system 2>/dev/null || exit 1; done; \
+                "for i in 1 2 3 4 5 6 7 8 9 10; do ! {} fail_heap_add=kmod-system stop_delay_ms=300 2>/dev/null || exit 1; done; \
                  test $(dmesg | grep -c \"fail_heap_add: failing the registration of 'kmod-system'\") -ge 10 && \
                  ! test -e /sys/kernel/dmaheap_heaps && ! test -e /sys/kernel/debug/dmaheap_heaps && \
                  ! grep -q 'dmaheap carveout' /proc/iomem && ! grep -q dmaheap_heaps /proc/modules && \
