@@ -35,6 +35,7 @@ struct Deferred {
 }
 
 static STATE: AtomicPtr<Deferred> = AtomicPtr::new(ptr::null_mut());
+static TASK: AtomicPtr<b::task_struct> = AtomicPtr::new(ptr::null_mut());
 
 /// While set, the worker leaves released buffers on its list, so that a test can see what memory
 /// reclaim does with buffers waiting for it (a worker on another CPU empties the list within a
@@ -46,7 +47,6 @@ static HOLD: AtomicBool = AtomicBool::new(false);
 pub(crate) fn hold_flag() -> *mut bool {
     HOLD.as_ptr()
 }
-static TASK: AtomicPtr<b::task_struct> = AtomicPtr::new(ptr::null_mut());
 
 fn state() -> &'static Deferred {
     // SAFETY: `STATE` is set by `start` before any heap exists (so before any buffer can be
@@ -208,12 +208,7 @@ unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
                     wait_for_kthread_stop();
                     return 0;
                 }
-                let held = HOLD.load(Ordering::Relaxed);
-                if !l.head.is_null() && !held {
-                    l.idle = false;
-                    break;
-                }
-                if held {
+                if HOLD.load(Ordering::Relaxed) {
                     // Writing the debugfs file wakes nobody: look again in a while.
                     l.idle = false;
                     drop(l);
@@ -221,6 +216,10 @@ unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
                     unsafe { b::schedule_timeout_interruptible((b::DMAHEAP_HZ / 20) as _) };
                     l = st.list.lock();
                     continue;
+                }
+                if !l.head.is_null() {
+                    l.idle = false;
+                    break;
                 }
                 l.idle = true;
                 // Kernel threads take no signals: this only returns on a notification.

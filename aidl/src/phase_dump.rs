@@ -61,7 +61,7 @@ pub fn difference(before: &[PhaseTotal], after: &[PhaseTotal]) -> Vec<PhaseTotal
             let b = before.iter().find(|b| b.phase == a.phase);
             PhaseTotal {
                 phase: a.phase.clone(),
-                count: a.count - b.map_or(0, |b| b.count.min(a.count)),
+                count: a.count.saturating_sub(b.map_or(0, |b| b.count)),
                 total: a
                     .total
                     .saturating_sub(b.map_or(Duration::ZERO, |b| b.total)),

@@ -88,6 +88,11 @@ pub fn stat(heap: &str, file: &str) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// Bytes held in the pools of `heaps`, together.
+pub fn pool_bytes(heaps: &[KmodHeap]) -> u64 {
+    heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum()
+}
+
 /// Resets the watermark of a heap to its current live bytes.
 pub fn reset_watermark(heap: &str) -> std::io::Result<()> {
     fs::write(stat_path(heap, "watermark"), "0\n")

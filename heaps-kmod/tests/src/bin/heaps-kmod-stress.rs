@@ -888,7 +888,7 @@ fn main() {
     });
     tap.result("no page leaked: pools drained and MemFree back", {
         settle();
-        let pools: u64 = heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum();
+        let pools = pool_bytes(&heaps);
         let after = MemFigures::now();
         // DMA-API debugging keeps the pages it grew its entry pool with (an entry is < 256 bytes).
         let debug_kib =

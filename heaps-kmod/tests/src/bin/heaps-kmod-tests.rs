@@ -460,7 +460,7 @@ fn shrinker_debugfs(heaps: &[KmodHeap]) -> R {
             .into()
     })?;
     fill_pools(heaps)?;
-    let total: u64 = heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum();
+    let total = pool_bytes(heaps);
     // The shrinker's own count must match the pools.
     let objs = shrinker_count_pages().map_err(|e| e.to_string())?;
     ensure(objs * page_size() == total, || {
@@ -506,7 +506,7 @@ fn release_worker(held: HoldDeferred) -> R {
 fn shrinker_counts_deferred(heaps: &[KmodHeap]) -> R {
     let (sys, held) = held_release(heaps)?;
     let waiting = stat(&sys, "deferred_bytes");
-    let pooled: u64 = heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum();
+    let pooled = pool_bytes(heaps);
     let counted = shrinker_count_pages().map_err(|e| e.to_string())? * page_size();
     release_worker(held)?;
     ensure(counted == pooled + waiting, || {
@@ -519,18 +519,17 @@ fn shrinker_counts_deferred(heaps: &[KmodHeap]) -> R {
 /// A scan frees buffers waiting for the worker straight to the page allocator: reclaim wants
 /// memory now, not zeroed pools.
 fn shrinker_frees_deferred(heaps: &[KmodHeap]) -> R {
-    let pool_total = || -> u64 { heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum() };
     let (sys, held) = held_release(heaps)?;
     shrinker_scan(1 << 30).map_err(|e| e.to_string())?;
     let waiting = stat(&sys, "deferred_bytes");
-    let pooled = pool_total();
+    let pooled = pool_bytes(heaps);
     release_worker(held)?;
     ensure(waiting == 0 && pooled == 0, || {
         format!(
             "after a full scan {waiting} bytes still wait for the worker and {pooled} are pooled"
         )
     })?;
-    ensure(pool_total() == 0, || {
+    ensure(pool_bytes(heaps) == 0, || {
         "the worker pooled buffers the shrinker had taken".into()
     })
 }
@@ -555,8 +554,7 @@ fn shrinker_pressure(heaps: &[KmodHeap]) -> R {
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     fill_pools(heaps)?;
-    let pool_total = || -> u64 { heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum() };
-    let pooled = pool_total();
+    let pooled = pool_bytes(heaps);
     let free = mem_free_kib() * KIB;
     // Touch pages until reclaim has called the shrinker, and no further. What is free above the
     // watermarks is less than MemFree (the min watermark, ZONE_DMA's lowmem reserve, this
@@ -586,14 +584,14 @@ fn shrinker_pressure(heaps: &[KmodHeap]) -> R {
             unsafe { ptr.cast::<u8>().as_ptr().add(off).write_volatile(1) };
         }
         touched = step_end;
-        if pool_total() < pooled {
+        if pool_bytes(heaps) < pooled {
             break;
         }
     }
-    let after = pool_total();
+    let after = pool_bytes(heaps);
     drop(held);
     let drained = wait_all_deferred();
-    let after_release = pool_total();
+    let after_release = pool_bytes(heaps);
     // SAFETY: the range mapped above.
     unsafe { munmap(ptr, want as usize) }.map_err(|e| e.to_string())?;
     println!(
@@ -623,7 +621,7 @@ fn pools_reclaimable(heaps: &[KmodHeap]) -> R {
     ensure(drain_pools(), || "pools did not drain".into())?;
     let base = meminfo("KReclaimable:") * KIB;
     fill_pools(heaps)?;
-    let pooled: u64 = heaps.iter().map(|h| stat(&h.name, "pool_bytes")).sum();
+    let pooled = pool_bytes(heaps);
     let full = meminfo("KReclaimable:") * KIB;
     ensure(full + NOISE >= base + pooled, || {
         format!("KReclaimable {base} -> {full} bytes with {pooled} bytes pooled")
