@@ -113,8 +113,10 @@ impl core::ops::Deref for Chunks {
 /// One importer's view of a buffer: its own copy of the scatter list, mapped for its device.
 struct Attachment {
     dev: *mut b::device,
-    /// The segment limits the table was split for at attach; mapping must use the same ones
-    /// (a device's limits may change between attach and map; the table has its entries).
+    /// The segment limits `table` was split for. A device's limits may change after attach (a
+    /// driver lowers `max_seg_size` once it knows its hardware): `op_map` then splits a new table
+    /// for the limits of the moment, and the carveout walks the table with these, never with
+    /// limits read again (the table has exactly their entries).
     limits: SegLimits,
     table: b::sg_table,
     mapped: bool,
@@ -141,7 +143,7 @@ pub(crate) struct Buffer {
 
 /// A device's DMA segment limits: longest segment in bytes, and the boundary mask no segment
 /// may cross.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct SegLimits {
     max_seg: usize,
     boundary: usize,
@@ -433,6 +435,17 @@ unsafe extern "C" fn op_map(
         // One mapping per attachment: the table is the mapping.
         return errno::err_ptr(EBUSY);
     }
+    let limits = SegLimits::of(a.dev);
+    if limits != a.limits {
+        let mut table = b::sg_table::default();
+        if let Err(e) = build_table(&buf.chunks, limits, &mut table) {
+            return errno::err_ptr(e);
+        }
+        // SAFETY: the old table is unmapped (`!a.mapped`) and only this attachment uses it.
+        unsafe { b::sg_free_table(&mut a.table) };
+        a.table = table;
+        a.limits = limits;
+    }
     if buf.heap.carveout().is_some() {
         if let Err(e) = map_carveout(buf, a, dir) {
             return errno::err_ptr(e);
@@ -463,7 +476,7 @@ fn map_carveout(buf: &Buffer, a: &mut Attachment, dir: b::dma_data_direction) ->
     // RAM on the bus, the device must see `phys_to_dma()` of it, which we hand over instead.
     // SAFETY: queries on the importer's live device.
     let direct = unsafe { !b::dmaheap_use_dma_iommu(dev) && !b::dmaheap_has_dma_ops(dev) };
-    // The limits the table was sized with at attach: the same segments, the same count.
+    // The limits the table was split for: the same segments, the same count.
     for_each_segment(&buf.chunks, a.limits, |c, off, len| {
         if failed {
             return;

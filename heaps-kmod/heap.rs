@@ -287,8 +287,9 @@ impl Stats {
     /// before its `fetch_max`, which came before our store, so our second read sees it. Without
     /// it the store could leave `watermark < bytes` until the next allocation.
     pub(crate) fn reset_watermark(&self) {
-        self.watermark
-            .store(self.bytes.load(Ordering::SeqCst), Ordering::SeqCst);
+        let live = self.bytes.load(Ordering::SeqCst);
+        crate::stats::watermark_reset_test_delay();
+        self.watermark.store(live, Ordering::SeqCst);
         self.watermark
             .fetch_max(self.bytes.load(Ordering::SeqCst), Ordering::SeqCst);
     }

@@ -22,13 +22,15 @@
 //! uncached heaps, at allocation and before pooling), `syncs_for_cpu_<dir>` /
 //! `syncs_for_device_<dir>` (syncs of mapped attachments in begin/end_cpu_access, by the
 //! direction the attachment was mapped with: `bidirectional`, `to_device`, `from_device`).
-//! At the debugfs root, `hold_deferred` (Y/N, root only) keeps the deferred-free worker from
-//! taking released buffers, for tests of what reclaim does with them.
+//! At the debugfs root, root only: `hold_deferred` (Y/N) keeps the deferred-free worker from
+//! taking released buffers, for tests of what reclaim does with them; `watermark_reset_delay_ms`
+//! (at most `MAX_WATERMARK_RESET_DELAY_MS`) widens the window between a watermark reset's read of
+//! the live bytes and its store, for the test that an allocation inside it is not lost.
 
 use crate::bindings as b;
 use crate::heap::{for_each_heap, Heap};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::error::code::ENOMEM;
 use kernel::ffi::c_char;
 use kernel::prelude::*;
@@ -144,6 +146,23 @@ unsafe extern "C" fn store(
     }
 }
 
+/// Behind debugfs `dmaheap_heaps/watermark_reset_delay_ms`; 0 outside tests.
+static WATERMARK_RESET_DELAY_MS: AtomicU32 = AtomicU32::new(0);
+/// A root who writes a huge delay only slows their own resets, but not for days.
+const MAX_WATERMARK_RESET_DELAY_MS: u32 = 2000;
+
+/// Sleeps for the test delay between a watermark reset's read and its store (sysfs store:
+/// process context, no lock held).
+pub(crate) fn watermark_reset_test_delay() {
+    let ms = WATERMARK_RESET_DELAY_MS
+        .load(Ordering::Relaxed)
+        .min(MAX_WATERMARK_RESET_DELAY_MS);
+    if ms > 0 {
+        // SAFETY: a plain sleep in process context.
+        unsafe { b::msleep(ms) };
+    }
+}
+
 /// Creates `/sys/kernel/dmaheap_heaps`.
 pub(crate) fn init() -> Result {
     // SAFETY: single-threaded module init: nothing else touches the attribute statics yet.
@@ -180,8 +199,15 @@ pub(crate) fn init() -> Result {
             0o600,
             droot,
             crate::deferred::hold_flag(),
-        )
-    };
+        );
+        // SAFETY: as above; debugfs reads and writes a plain u32, as `AtomicU32` is laid out.
+        b::debugfs_create_u32(
+            c"watermark_reset_delay_ms".as_ptr().cast(),
+            0o600,
+            droot,
+            WATERMARK_RESET_DELAY_MS.as_ptr(),
+        );
+    }
     Ok(())
 }
 

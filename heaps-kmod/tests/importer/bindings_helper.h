@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Headers the test importer's own bindgen run reads (see Kbuild): dma-buf, the DMA API,
- * scatterlists, vmap/memremap and misc devices, none of which the 6.12 kernel crate binds.
+ * scatterlists, vmap/memremap and misc devices, none of which the 6.12 kernel crate binds;
+ * dma-direct.h for `struct bus_dma_region`.
  */
 #include <linux/device.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-direct.h>
 #include <linux/dma-mapping.h>
 #include <linux/err.h>
 #include <linux/fs.h>

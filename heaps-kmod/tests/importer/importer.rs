@@ -11,15 +11,22 @@
 //! the device would, runs `dma_buf_begin/end_cpu_access` for the direction, unmaps and detaches.
 //! A flag syncs the mapping with the wrong direction on purpose, for DMA-API debugging to catch.
 //!
-//! The devices are root devices (`/sys/devices/dmaheap_test_importer_seg*`) using the
+//! Two more devices stand for SoCs: one whose bus sees RAM at an offset (`dma-ranges`), so a
+//! DMA address that is a CPU physical address points outside what the device can reach; and one
+//! whose segment limit is lowered between attach and map (a driver that learns its hardware's
+//! limit late), so an exporter that kept the table it split at attach hands over segments the
+//! device cannot take.
+//!
+//! The devices are root devices (`/sys/devices/dmaheap_test_importer_*`) using the
 //! architecture's direct DMA mapping: coherent on x86, non-coherent on arm64, so there the
 //! exporters' cache maintenance runs for real.
 //!
 //! The pattern and the ioctl layout are shared with heaps-kmod/tests/src/importer.rs.
 
+use core::cell::UnsafeCell;
 use core::mem::size_of;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use kernel::c_str;
 use kernel::ffi::{c_long, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
@@ -87,7 +94,15 @@ unsafe impl AsBytes for ImportArgs {}
 const FLAG_CHECK: u32 = 1 << 0;
 const FLAG_FILL: u32 = 1 << 1;
 const FLAG_MISUSE_SYNC_DIRECTION: u32 = 1 << 2;
-const FLAGS_KNOWN: u32 = FLAG_CHECK | FLAG_FILL | FLAG_MISUSE_SYNC_DIRECTION;
+/// Import for the device that sees RAM at `BUS_OFFSET` (no segment limit).
+const FLAG_BUS_OFFSET: u32 = 1 << 3;
+/// Import for the device whose limit is `max_segment` at attach and `SHRUNK_LIMIT` at map.
+const FLAG_SHRINK_LIMIT_AFTER_ATTACH: u32 = 1 << 4;
+const FLAGS_KNOWN: u32 = FLAG_CHECK
+    | FLAG_FILL
+    | FLAG_MISUSE_SYNC_DIRECTION
+    | FLAG_BUS_OFFSET
+    | FLAG_SHRINK_LIMIT_AFTER_ATTACH;
 
 const STAGE_ARGS: u32 = 1;
 const STAGE_GET: u32 = 2;
@@ -103,14 +118,34 @@ const STAGE_DONE: u32 = 10;
 const IOCTL_IMPORT: u32 = kernel::ioctl::_IOWR::<ImportArgs>(b'D' as u32, 0x40);
 
 /// The segment limits of the importer's devices, in the order of `State::devices`; `u32::MAX`
-/// is "no limit" (what an IOMMU-backed device declares).
-const LIMITS: [u32; 4] = [4096, 65536, 1 << 20, u32::MAX];
-const DEVICE_NAMES: [&CStr; 4] = [
+/// is "no limit" (what an IOMMU-backed device declares). The first four are chosen by
+/// `max_segment`; the bus-offset device has no limit, and the shrinking one gets its limit per
+/// import.
+const LIMITS: [u32; DEVICES] = [4096, 65536, 1 << 20, u32::MAX, u32::MAX, u32::MAX];
+const DEVICE_NAMES: [&CStr; DEVICES] = [
     c_str!("dmaheap_test_importer_seg4k"),
     c_str!("dmaheap_test_importer_seg64k"),
     c_str!("dmaheap_test_importer_seg1m"),
     c_str!("dmaheap_test_importer_segnone"),
+    c_str!("dmaheap_test_importer_busoffset"),
+    c_str!("dmaheap_test_importer_shrinking"),
 ];
+const DEVICES: usize = 6;
+const LIMITED_DEVICES: usize = 4;
+const BUS_OFFSET_DEVICE: usize = 4;
+const SHRINKING_DEVICE: usize = 5;
+
+/// Where the bus-offset device sees physical address 0, and how much it sees from there: a
+/// terabyte, beyond the physical memory of both test machines, so an address that was not
+/// translated falls outside the window.
+const BUS_OFFSET: u64 = 1 << 40;
+const BUS_WINDOW: u64 = 1 << 40;
+
+/// The shrinking device's limit at map time.
+const SHRUNK_LIMIT: u32 = 4096;
+
+/// Held while an import uses the shrinking device (its limit changes during the import).
+static SHRINKING_BUSY: AtomicBool = AtomicBool::new(false);
 
 /// Pages mapped at a time for the device's view of a segment.
 const WINDOW_PAGES: usize = 32;
@@ -142,14 +177,34 @@ fn ptr_err<T>(p: *const T) -> Error {
 /// One of the importer's devices.
 struct Device {
     dev: *mut b::device,
-    /// The device's `dma_parms` (a root device has none of its own).
-    parms: b::device_dma_parameters,
+    /// The device's `dma_parms` (a root device has none of its own). Only the shrinking device's
+    /// limit changes after registration, under `SHRINKING_BUSY`.
+    parms: UnsafeCell<b::device_dma_parameters>,
+}
+
+impl Device {
+    /// The segment limit the DMA API sees now.
+    fn limit(&self) -> u32 {
+        // SAFETY: a plain read of our own `dma_parms`; only the holder of `SHRINKING_BUSY`
+        // writes it, and only for the device it imports through.
+        unsafe { (*self.parms.get()).max_segment_size }
+    }
+
+    /// # Safety
+    /// The caller holds `SHRINKING_BUSY` and this is the shrinking device.
+    unsafe fn set_limit(&self, limit: u32) {
+        // SAFETY: exclusive by the caller's contract; the DMA API reads the field through the
+        // device's `dma_parms` pointer.
+        unsafe { (*self.parms.get()).max_segment_size = limit };
+    }
 }
 
 struct State {
     misc: b::miscdevice,
     fops: b::file_operations,
-    devices: [Device; 4],
+    devices: [Device; DEVICES],
+    /// The bus-offset device's `dma_range_map`: one window and the terminating empty entry.
+    bus_map: [b::bus_dma_region; 2],
 }
 
 /// The registered state, for the ioctl handler.
@@ -168,9 +223,11 @@ unsafe impl Sync for TestImporter {}
 fn unregister_devices(state: &mut State) {
     for d in state.devices.iter_mut() {
         if !d.dev.is_null() {
-            // SAFETY: registered by `register_devices`; nothing maps through it any more.
+            // SAFETY: registered by `register_devices`; nothing maps through it any more. The
+            // core would kfree a `dma_range_map` at release: ours lives in `State`.
             unsafe {
                 (*d.dev).dma_parms = ptr::null_mut();
+                (*d.dev).dma_range_map = ptr::null();
                 b::root_device_unregister(d.dev);
             }
             d.dev = ptr::null_mut();
@@ -179,6 +236,12 @@ fn unregister_devices(state: &mut State) {
 }
 
 fn register_devices(state: &mut State) -> Result {
+    state.bus_map[0] = b::bus_dma_region {
+        cpu_start: 0,
+        dma_start: BUS_OFFSET,
+        size: BUS_WINDOW,
+    };
+    let bus_map = state.bus_map.as_ptr();
     for (i, d) in state.devices.iter_mut().enumerate() {
         // SAFETY: registers a root device with a static name.
         let dev = unsafe { b::importer_root_device_register(DEVICE_NAMES[i].as_char_ptr()) };
@@ -186,11 +249,15 @@ fn register_devices(state: &mut State) -> Result {
             return Err(ptr_err(dev));
         }
         d.dev = dev;
-        d.parms.max_segment_size = LIMITS[i];
-        // SAFETY: `dev` is live; `d.parms` lives in the boxed state, which outlives the device's
-        // use (the pointer is cleared before the device is unregistered).
+        d.parms.get_mut().max_segment_size = LIMITS[i];
+        // SAFETY: `dev` is live; `d.parms` and the bus map live in the boxed state, which
+        // outlives the device's use (the pointers are cleared before the device is
+        // unregistered).
         let ret = unsafe {
-            (*dev).dma_parms = &mut d.parms;
+            (*dev).dma_parms = d.parms.get();
+            if i == BUS_OFFSET_DEVICE {
+                (*dev).dma_range_map = bus_map;
+            }
             b::importer_dma_coerce_mask_and_coherent(dev, u64::MAX)
         };
         if ret != 0 {
@@ -209,13 +276,14 @@ impl kernel::Module for TestImporter {
                 devices: [const {
                     Device {
                         dev: ptr::null_mut(),
-                        parms: b::device_dma_parameters {
+                        parms: UnsafeCell::new(b::device_dma_parameters {
                             max_segment_size: 0,
                             min_align_mask: 0,
                             segment_boundary_mask: 0,
-                        },
+                        }),
                     }
-                }; 4],
+                }; DEVICES],
+                bus_map: [b::bus_dma_region::default(); 2],
             },
             GFP_KERNEL,
         )?;
@@ -291,7 +359,7 @@ unsafe extern "C" fn ioctl(_file: *mut b::file, cmd: c_uint, arg: c_ulong) -> c_
     }
 }
 
-/// Validates the request; returns the device for its segment limit.
+/// Validates the request; returns the device for its flags and segment limit.
 fn device_for<'a>(state: &'a State, args: &ImportArgs) -> Result<&'a Device> {
     let dir = args.direction;
     if dir != b::dma_data_direction_DMA_BIDIRECTIONAL
@@ -318,14 +386,63 @@ fn device_for<'a>(state: &'a State, args: &ImportArgs) -> Result<&'a Device> {
     } else {
         args.max_segment
     };
-    let i = LIMITS.iter().position(|&l| l == limit).ok_or(EINVAL)?;
-    Ok(&state.devices[i])
+    match (
+        args.flags & FLAG_BUS_OFFSET != 0,
+        args.flags & FLAG_SHRINK_LIMIT_AFTER_ATTACH != 0,
+    ) {
+        (true, true) => Err(EINVAL),
+        (true, false) if limit == u32::MAX => Ok(&state.devices[BUS_OFFSET_DEVICE]),
+        (true, false) => Err(EINVAL),
+        // Shrinking means a real limit above the shrunk one, from those the other devices have
+        // ("no limit" is not one: its `max_segment` of 0 is no segment size).
+        (false, true)
+            if args.max_segment > SHRUNK_LIMIT
+                && LIMITS[..LIMITED_DEVICES].contains(&args.max_segment) =>
+        {
+            Ok(&state.devices[SHRINKING_DEVICE])
+        }
+        (false, true) => Err(EINVAL),
+        (false, false) => {
+            let i = LIMITS[..LIMITED_DEVICES]
+                .iter()
+                .position(|&l| l == limit)
+                .ok_or(EINVAL)?;
+            Ok(&state.devices[i])
+        }
+    }
+}
+
+/// Holds `SHRINKING_BUSY` until dropped.
+struct ShrinkingDeviceClaim;
+
+impl ShrinkingDeviceClaim {
+    fn take() -> Result<Self> {
+        SHRINKING_BUSY
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .map(|_| ShrinkingDeviceClaim)
+            .map_err(|_| EBUSY)
+    }
+}
+
+impl Drop for ShrinkingDeviceClaim {
+    fn drop(&mut self) {
+        SHRINKING_BUSY.store(false, Ordering::Release);
+    }
 }
 
 fn import(state: &State, args: &mut ImportArgs) -> Result {
     args.stage = STAGE_ARGS;
     args.mismatch_offset = u64::MAX;
     let dev = device_for(state, args)?;
+    let shrink = args.flags & FLAG_SHRINK_LIMIT_AFTER_ATTACH != 0;
+    let _claim = if shrink {
+        let claim = ShrinkingDeviceClaim::take()?;
+        // SAFETY: we hold the claim and `dev` is the shrinking device.
+        unsafe { dev.set_limit(args.max_segment) };
+        Some(claim)
+    } else {
+        None
+    };
     // SAFETY: a registered device.
     args.coherent = u32::from(unsafe { b::importer_dev_is_dma_coherent(dev.dev) });
     args.stage = STAGE_GET;
@@ -342,6 +459,10 @@ fn import(state: &State, args: &mut ImportArgs) -> Result {
     let res = if is_err(attach) {
         Err(ptr_err(attach))
     } else {
+        if shrink {
+            // SAFETY: as above.
+            unsafe { dev.set_limit(SHRUNK_LIMIT) };
+        }
         let res = map_and_use(dmabuf, attach, dev, args);
         // SAFETY: attached above; unmapped by `map_and_use`.
         unsafe { b::dma_buf_detach(dmabuf, attach) };
@@ -396,17 +517,25 @@ fn use_mapping(
 ) -> Result {
     args.stage = STAGE_SEGMENTS;
     let (mut nents, mut total, mut longest) = (0u32, 0u64, 0u32);
-    for_each_mapped_segment(sgt, |_, len| {
+    let mut outside_bus_window = false;
+    for_each_mapped_segment(sgt, |addr, len| {
         nents += 1;
         total += u64::from(len);
         longest = longest.max(len);
+        // SAFETY: translates with the device's own `dma_range_map`: `-1` where no window holds
+        // the address (only possible for a device with one).
+        outside_bus_window |= unsafe { b::importer_dma_to_phys(dev.dev, addr) } == u64::MAX;
         Ok(())
     })?;
     args.nents = nents;
     args.mapped_bytes = total;
     args.longest_segment = longest;
-    if longest > dev.parms.max_segment_size {
+    if longest > dev.limit() {
         return Err(errno(b::EMSGSIZE));
+    }
+    // A CPU physical address handed over as a DMA address: the device would reach other memory.
+    if outside_bus_window {
+        return Err(errno(b::EFAULT));
     }
     args.stage = STAGE_LENGTH;
     if total != args.size {

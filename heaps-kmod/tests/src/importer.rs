@@ -53,6 +53,12 @@ pub const FLAG_CHECK: u32 = 1 << 0;
 pub const FLAG_FILL: u32 = 1 << 1;
 /// The importer syncs its mapping for the CPU with the other direction: a DMA-API mistake.
 pub const FLAG_MISUSE_SYNC_DIRECTION: u32 = 1 << 2;
+/// Import through the device whose bus sees RAM at an offset (`dma-ranges`); no segment limit.
+pub const FLAG_BUS_OFFSET: u32 = 1 << 3;
+/// Import through the device whose limit is `max_segment` at attach and `SHRUNK_LIMIT` at map.
+pub const FLAG_SHRINK_LIMIT_AFTER_ATTACH: u32 = 1 << 4;
+/// The shrinking device's segment limit at map time.
+pub const SHRUNK_LIMIT: u32 = 4096;
 
 /// `stage` of an import that went through.
 pub const STAGE_DONE: u32 = 10;

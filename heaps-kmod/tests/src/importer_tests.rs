@@ -2,7 +2,9 @@
 //! for devices with DMA segment limits of 4 KiB, 64 KiB, 1 MiB and none, in every direction,
 //! checks the segments and the total length, reads what user space wrote through mmap the way
 //! the device sees memory, writes as the device would and runs the CPU-access syncs; DMA-API
-//! debugging must count no error. A deliberate direction mistake must be counted.
+//! debugging must count no error. A deliberate direction mistake must be counted. Two devices
+//! stand for SoCs: one whose bus sees RAM at an offset, and one whose segment limit is lowered
+//! between attach and map.
 //!
 //! The kernel's own heaps are imported too, for comparison, without a segment limit only: they
 //! do not split their scatter lists for a device's limit, and DMA-API debugging would report that.
@@ -75,12 +77,42 @@ fn sync(buf: &DmaBuf, access: CpuAccess, start: bool) -> R {
     res.map_err(|e| format!("DMA_BUF_IOCTL_SYNC: {e}"))
 }
 
-/// One import of `buf` for a device limited to `limit`-byte segments, in `dir`.
+/// Which of the importer's devices an import goes through.
+#[derive(Clone, Copy)]
+enum Through {
+    /// The device limited to this many bytes per segment (0: no limit).
+    Limit(u32),
+    /// The device whose bus sees RAM at an offset (no segment limit).
+    BusOffset,
+    /// The device limited to `from` bytes at attach and `SHRUNK_LIMIT` at map.
+    Shrinking { from: u32 },
+}
+
+impl Through {
+    fn max_segment_and_flags(self) -> (u32, u32) {
+        match self {
+            Through::Limit(limit) => (limit, 0),
+            Through::BusOffset => (0, FLAG_BUS_OFFSET),
+            Through::Shrinking { from } => (from, FLAG_SHRINK_LIMIT_AFTER_ATTACH),
+        }
+    }
+
+    /// The segment limit the mapping must keep (0: none).
+    fn limit_at_map(self) -> u32 {
+        match self {
+            Through::Limit(limit) => limit,
+            Through::BusOffset => 0,
+            Through::Shrinking { .. } => SHRUNK_LIMIT,
+        }
+    }
+}
+
+/// One import of `buf` through `device`, in `dir`.
 fn import_once(
     importer: &TestImporter,
     buf: &DmaBuf,
     dir: Direction,
-    limit: u32,
+    device: Through,
     seeds: &mut u64,
 ) -> R {
     // The buffer is whole pages; `len()` is what was asked for.
@@ -92,11 +124,12 @@ fn import_once(
     sync(buf, CpuAccess::Write, false)?;
 
     let fill = dir != Direction::ToDevice;
+    let (max_segment, device_flags) = device.max_segment_and_flags();
     let mut args = request(
         buf.as_fd(),
         dir,
-        limit,
-        FLAG_CHECK | if fill { FLAG_FILL } else { 0 },
+        max_segment,
+        device_flags | FLAG_CHECK | if fill { FLAG_FILL } else { 0 },
     );
     args.check_seed = check_seed;
     args.fill_seed = next_seed(seeds);
@@ -116,6 +149,7 @@ fn import_once(
             "inconsistent report for a {len}-byte buffer: {report:?}"
         ));
     }
+    let limit = device.limit_at_map();
     if limit != 0 && report.longest_segment > limit {
         return Err(format!(
             "segment of {} bytes passed a {limit}-byte limit",
@@ -135,20 +169,42 @@ fn import_once(
     Ok(())
 }
 
+/// One buffer of each of `request_lengths()` from `heap`.
+fn request_buffers(heap: &str) -> Result<Vec<DmaBuf>, String> {
+    DmaHeap::open(heap)
+        .map_err(|e| e.to_string())
+        .and_then(|heap| {
+            request_lengths()
+                .into_iter()
+                .map(|len| {
+                    heap.allocate(len)
+                        .map_err(|e| format!("allocating {len} bytes: {e}"))
+                })
+                .collect()
+        })
+}
+
+/// Each buffer of `bufs` imported once through `device` in each of `dirs`.
+fn import_each(
+    importer: &TestImporter,
+    bufs: &Result<Vec<DmaBuf>, String>,
+    dirs: &[Direction],
+    device: Through,
+    seeds: &mut u64,
+) -> R {
+    let bufs = bufs.as_ref().map_err(|e| e.clone())?;
+    dirs.iter().try_for_each(|&dir| {
+        bufs.iter().try_for_each(|b| {
+            import_once(importer, b, dir, device, seeds)
+                .map_err(|e| format!("{}, {} bytes asked for: {e}", dir.name(), b.len()))
+        })
+    })
+}
+
 /// Every heap × segment limit × direction, with buffers of `request_lengths()`.
 fn imports(tap: &mut Tap, importer: &TestImporter, subjects: &[Subject], seeds: &mut u64) {
     for s in subjects {
-        let bufs: Result<Vec<DmaBuf>, String> = DmaHeap::open(&s.name)
-            .map_err(|e| e.to_string())
-            .and_then(|heap| {
-                request_lengths()
-                    .into_iter()
-                    .map(|len| {
-                        heap.allocate(len)
-                            .map_err(|e| format!("allocating {len} bytes: {e}"))
-                    })
-                    .collect()
-            });
+        let bufs = request_buffers(&s.name);
         let limits: &[u32] = if s.module { &SEGMENT_LIMITS } else { &[0] };
         for &limit in limits {
             for dir in Direction::ALL {
@@ -160,13 +216,7 @@ fn imports(tap: &mut Tap, importer: &TestImporter, subjects: &[Subject], seeds: 
                     request_lengths().len(),
                     request_lengths()
                 );
-                let res = match &bufs {
-                    Ok(bufs) => bufs.iter().try_for_each(|b| {
-                        import_once(importer, b, dir, limit, seeds)
-                            .map_err(|e| format!("{} bytes asked for: {e}", b.len()))
-                    }),
-                    Err(e) => Err(e.clone()),
-                };
+                let res = import_each(importer, &bufs, &[dir], Through::Limit(limit), seeds);
                 tap.result(&name, res);
             }
         }
@@ -176,6 +226,40 @@ fn imports(tap: &mut Tap, importer: &TestImporter, subjects: &[Subject], seeds: 
                 s.name
             );
         }
+    }
+}
+
+/// The module's heaps imported through the two SoC-like devices: one whose bus sees RAM at an
+/// offset (the DMA addresses must be `phys_to_dma()` of the memory, or the device reads other
+/// memory: the importer refuses addresses outside its window), and one whose segment limit drops
+/// from 1 MiB to `SHRUNK_LIMIT` between attach and map (the mapping must keep the new limit).
+fn soc_devices(tap: &mut Tap, importer: &TestImporter, heaps: &[KmodHeap], seeds: &mut u64) {
+    let lengths = request_lengths();
+    for h in heaps {
+        let bufs = request_buffers(&h.name);
+        tap.result(
+            &format!(
+                "{}: imported through a device that sees RAM at a bus offset (dma-ranges), every direction, {} buffers of {lengths:?} bytes",
+                h.name,
+                lengths.len()
+            ),
+            import_each(importer, &bufs, &Direction::ALL, Through::BusOffset, seeds),
+        );
+        tap.result(
+            &format!(
+                "{}: a segment limit lowered from 1 MiB to {} KiB between attach and map holds at map, {} buffers of {lengths:?} bytes",
+                h.name,
+                SHRUNK_LIMIT / 1024,
+                lengths.len()
+            ),
+            import_each(
+                importer,
+                &bufs,
+                &[Direction::Bidirectional],
+                Through::Shrinking { from: 1 << 20 },
+                seeds,
+            ),
+        );
     }
 }
 
@@ -271,6 +355,41 @@ fn bad_requests(importer: &TestImporter, any_heap: &str) -> R {
             },
             nix::Error::EINVAL,
         ),
+        (
+            "bus-offset device with a segment limit (it has none)",
+            ImportArgs {
+                flags: FLAG_BUS_OFFSET,
+                max_segment: 4096,
+                ..ok
+            },
+            nix::Error::EINVAL,
+        ),
+        (
+            "bus-offset and shrinking device at once",
+            ImportArgs {
+                flags: FLAG_BUS_OFFSET | FLAG_SHRINK_LIMIT_AFTER_ATTACH,
+                max_segment: 1 << 20,
+                ..ok
+            },
+            nix::Error::EINVAL,
+        ),
+        (
+            "shrinking device without a limit to shrink",
+            ImportArgs {
+                flags: FLAG_SHRINK_LIMIT_AFTER_ATTACH,
+                ..ok
+            },
+            nix::Error::EINVAL,
+        ),
+        (
+            "shrinking device from the shrunk limit itself",
+            ImportArgs {
+                flags: FLAG_SHRINK_LIMIT_AFTER_ATTACH,
+                max_segment: SHRUNK_LIMIT,
+                ..ok
+            },
+            nix::Error::EINVAL,
+        ),
     ];
     for (what, args, errno) in cases {
         match importer.import(args) {
@@ -344,6 +463,7 @@ pub fn run(tap: &mut Tap, heaps: &[KmodHeap]) {
     );
     let mut seeds = 0;
     imports(tap, &importer, &subjects(heaps), &mut seeds);
+    soc_devices(tap, &importer, heaps, &mut seeds);
     // Carveout memory has no kernel mapping: a CPU sync of it (what the misuse does) would have
     // the CPU clean caches of a range it cannot address. Only page-backed heaps are misused.
     for h in heaps.iter().filter(|h| !h.name.contains("carveout")) {

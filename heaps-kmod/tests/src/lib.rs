@@ -161,6 +161,25 @@ impl Drop for HoldDeferred {
     }
 }
 
+/// Holds every watermark reset of the module for a while between its read of the live bytes
+/// and its store (debugfs `watermark_reset_delay_ms`) until dropped.
+pub struct WatermarkResetDelay(());
+
+const WATERMARK_RESET_DELAY: &str = "/sys/kernel/debug/dmaheap_heaps/watermark_reset_delay_ms";
+
+impl WatermarkResetDelay {
+    pub fn set(delay: Duration) -> std::io::Result<Self> {
+        fs::write(WATERMARK_RESET_DELAY, format!("{}\n", delay.as_millis()))?;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for WatermarkResetDelay {
+    fn drop(&mut self) {
+        let _ = fs::write(WATERMARK_RESET_DELAY, "0\n");
+    }
+}
+
 /// Asks the module's shrinker, through SHRINKER_DEBUG's `scan` file, to free up to `pages`.
 pub fn shrinker_scan(pages: u64) -> std::io::Result<()> {
     let dirs = shrinker_dirs();

@@ -407,6 +407,38 @@ fn watermark(h: &KmodHeap) -> R {
     })
 }
 
+/// An allocation made while a watermark reset is between its read of the live bytes and its
+/// store is not lost: afterwards the watermark is still at least the live bytes. The module's
+/// test delay holds the reset in that window while this thread allocates.
+fn watermark_reset_race(h: &KmodHeap) -> R {
+    const WINDOW: Duration = Duration::from_millis(600);
+    let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
+    let delay = WatermarkResetDelay::set(WINDOW).map_err(|e| format!("debugfs: {e}"))?;
+    let name = h.name.clone();
+    let start = std::time::Instant::now();
+    let resetter = std::thread::spawn(move || reset_watermark(&name).map(|()| start.elapsed()));
+    std::thread::sleep(WINDOW / 4);
+    let buf = heap.allocate(MIB).map_err(|e| e.to_string())?;
+    let allocated = start.elapsed();
+    let reset_done = resetter
+        .join()
+        .map_err(|_| "the resetting thread panicked".to_string())?
+        .map_err(|e| format!("resetting: {e}"))?;
+    drop(delay);
+    let live = stat(&h.name, "bytes");
+    let wm = stat(&h.name, "watermark");
+    drop(buf);
+    // Only an allocation inside the window tests anything: say so rather than pass.
+    ensure(reset_done >= WINDOW && allocated < reset_done, || {
+        format!(
+            "the reset ended at {reset_done:?} and the allocation at {allocated:?}: not inside the {WINDOW:?} window"
+        )
+    })?;
+    ensure(wm >= live, || {
+        format!("watermark {wm} below the live bytes {live} after a reset raced a 1 MiB allocation")
+    })
+}
+
 fn pool_limit(h: &KmodHeap) -> R {
     let limit = stat(&h.name, "pool_limit_bytes");
     let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
@@ -1060,6 +1092,13 @@ fn main() {
         tap.result(
             &format!("{}: watermark resets to live bytes", h.name),
             watermark(h),
+        );
+        tap.result(
+            &format!(
+                "{}: an allocation during a watermark reset keeps watermark >= live bytes",
+                h.name
+            ),
+            watermark_reset_race(h),
         );
         tap.result(
             &format!("{}: impossible lengths refused with ENOMEM", h.name),
