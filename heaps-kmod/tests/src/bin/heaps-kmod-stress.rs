@@ -561,17 +561,35 @@ impl Worker {
                 .pick(&[1, 4095, 4097, 65535, 65537, (1 << 20) + 1, u32::MAX - 1]);
         }
         let fill = dir != Direction::ToDevice && self.rng.chance(50);
-        let args = importer::request(
-            self.held[i].fd.as_fd(),
-            dir,
-            limit,
-            if fill { importer::FLAG_FILL } else { 0 },
-        );
+        let mut flags = if fill { importer::FLAG_FILL } else { 0 };
+        // A quarter of the module's imports go through the SoC-like devices. The shrinking one
+        // serves one import at a time: another process's import may find it busy.
+        let mut shrinking = false;
+        if module && !bad_limit && self.rng.chance(25) {
+            if self.rng.chance(50) {
+                flags |= importer::FLAG_BUS_OFFSET;
+                limit = 0;
+            } else {
+                flags |= importer::FLAG_SHRINK_LIMIT_AFTER_ATTACH;
+                limit = *self.rng.pick(&[64 * 1024, 1 << 20]);
+                shrinking = true;
+            }
+        }
+        let args = importer::request(self.held[i].fd.as_fd(), dir, limit, flags);
         match self.importer.import(args) {
             Ok(_) if !bad_limit => self.counts.add(Op::Import, true),
             Err(e) if bad_limit && e.errno == Errno::EINVAL => self.counts.add(Op::Import, false),
-            Ok(r) => return Err(self.fail(format!("import {dir:?} limit {limit} accepted: {r:?}"))),
-            Err(e) => return Err(self.fail(format!("import {dir:?} limit {limit}: {e}"))),
+            Err(e) if shrinking && e.errno == Errno::EBUSY => self.counts.add(Op::Import, false),
+            Ok(r) => {
+                return Err(self.fail(format!(
+                    "import {dir:?} limit {limit} flags {flags:#x} accepted: {r:?}"
+                )))
+            }
+            Err(e) => {
+                return Err(self.fail(format!(
+                    "import {dir:?} limit {limit} flags {flags:#x}: {e}"
+                )))
+            }
         }
         Ok(())
     }
