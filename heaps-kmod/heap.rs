@@ -478,6 +478,7 @@ impl Heap {
         let step = 1usize << 20;
         let mut done = 0;
         while done < len {
+            crate::stats::alloc_zeroing_test_delay();
             // SAFETY: process context.
             if unsafe { b::dmaheap_fatal_signal_pending() } {
                 self.free_chunks(&[chunk]);
@@ -592,7 +593,12 @@ impl Heap {
             npages: count,
         };
         // SAFETY: the range is ours (just allocated), and this is process context.
-        let zeroed = unsafe { zero_pages(page, count, || b::dmaheap_fatal_signal_pending()) };
+        let zeroed = unsafe {
+            zero_pages(page, count, || {
+                crate::stats::alloc_zeroing_test_delay();
+                b::dmaheap_fatal_signal_pending()
+            })
+        };
         if !zeroed {
             self.free_chunks(&[chunk]);
             return Err(EINTR);

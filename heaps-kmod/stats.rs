@@ -24,8 +24,10 @@
 //! direction the attachment was mapped with: `bidirectional`, `to_device`, `from_device`).
 //! At the debugfs root, root only: `hold_deferred` (Y/N) keeps the deferred-free worker from
 //! taking released buffers, for tests of what reclaim does with them; `watermark_reset_delay_ms`
-//! (at most `MAX_WATERMARK_RESET_DELAY_MS`) widens the window between a watermark reset's read of
-//! the live bytes and its store, for the test that an allocation inside it is not lost.
+//! (at most `MAX_TEST_DELAY_MS`) widens the window between a watermark reset's read of the live
+//! bytes and its store, for the test that an allocation inside it is not lost;
+//! `alloc_zeroing_delay_ms` (likewise) makes the CMA and carveout heaps sleep before zeroing each
+//! MiB of an allocation, so that a test can kill the allocating process half-way.
 
 use crate::bindings as b;
 use crate::heap::{for_each_heap, Heap};
@@ -148,19 +150,29 @@ unsafe extern "C" fn store(
 
 /// Behind debugfs `dmaheap_heaps/watermark_reset_delay_ms`; 0 outside tests.
 static WATERMARK_RESET_DELAY_MS: AtomicU32 = AtomicU32::new(0);
-/// A root who writes a huge delay only slows their own resets, but not for days.
-const MAX_WATERMARK_RESET_DELAY_MS: u32 = 2000;
+/// Behind debugfs `dmaheap_heaps/alloc_zeroing_delay_ms`; 0 outside tests.
+static ALLOC_ZEROING_DELAY_MS: AtomicU32 = AtomicU32::new(0);
+/// A root who writes a huge test delay slows what it delays, but not for days.
+const MAX_TEST_DELAY_MS: u32 = 2000;
+
+fn test_delay(ms: &AtomicU32) {
+    let ms = ms.load(Ordering::Relaxed).min(MAX_TEST_DELAY_MS);
+    if ms > 0 {
+        // SAFETY: a plain sleep; both callers run in process context without locks.
+        unsafe { b::msleep(ms) };
+    }
+}
 
 /// Sleeps for the test delay between a watermark reset's read and its store (sysfs store:
 /// process context, no lock held).
 pub(crate) fn watermark_reset_test_delay() {
-    let ms = WATERMARK_RESET_DELAY_MS
-        .load(Ordering::Relaxed)
-        .min(MAX_WATERMARK_RESET_DELAY_MS);
-    if ms > 0 {
-        // SAFETY: a plain sleep in process context.
-        unsafe { b::msleep(ms) };
-    }
+    test_delay(&WATERMARK_RESET_DELAY_MS);
+}
+
+/// Sleeps for the test delay before a contiguous heap zeroes one MiB of an allocation (the
+/// allocating process's context, no lock held).
+pub(crate) fn alloc_zeroing_test_delay() {
+    test_delay(&ALLOC_ZEROING_DELAY_MS);
 }
 
 /// Creates `/sys/kernel/dmaheap_heaps`.
@@ -200,13 +212,13 @@ pub(crate) fn init() -> Result {
             droot,
             crate::deferred::hold_flag(),
         );
+    }
+    for (name, delay) in [
+        (c"watermark_reset_delay_ms", &WATERMARK_RESET_DELAY_MS),
+        (c"alloc_zeroing_delay_ms", &ALLOC_ZEROING_DELAY_MS),
+    ] {
         // SAFETY: as above; debugfs reads and writes a plain u32, as `AtomicU32` is laid out.
-        b::debugfs_create_u32(
-            c"watermark_reset_delay_ms".as_ptr().cast(),
-            0o600,
-            droot,
-            WATERMARK_RESET_DELAY_MS.as_ptr(),
-        );
+        unsafe { b::debugfs_create_u32(name.as_ptr().cast(), 0o600, droot, delay.as_ptr()) };
     }
     Ok(())
 }

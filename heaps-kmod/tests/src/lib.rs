@@ -161,22 +161,27 @@ impl Drop for HoldDeferred {
     }
 }
 
-/// Holds every watermark reset of the module for a while between its read of the live bytes
-/// and its store (debugfs `watermark_reset_delay_ms`) until dropped.
-pub struct WatermarkResetDelay(());
+/// One of the module's test delays in debugfs, set until dropped.
+pub struct TestDelay(&'static str);
 
-const WATERMARK_RESET_DELAY: &str = "/sys/kernel/debug/dmaheap_heaps/watermark_reset_delay_ms";
+impl TestDelay {
+    /// Every watermark reset sleeps between its read of the live bytes and its store.
+    pub const WATERMARK_RESET: &'static str = "watermark_reset_delay_ms";
+    /// CMA and carveout allocations sleep before zeroing each MiB.
+    pub const ALLOC_ZEROING: &'static str = "alloc_zeroing_delay_ms";
 
-impl WatermarkResetDelay {
-    pub fn set(delay: Duration) -> std::io::Result<Self> {
-        fs::write(WATERMARK_RESET_DELAY, format!("{}\n", delay.as_millis()))?;
-        Ok(Self(()))
+    pub fn set(knob: &'static str, delay: Duration) -> std::io::Result<Self> {
+        fs::write(
+            Path::new(DEBUG_DIR).join(knob),
+            format!("{}\n", delay.as_millis()),
+        )?;
+        Ok(Self(knob))
     }
 }
 
-impl Drop for WatermarkResetDelay {
+impl Drop for TestDelay {
     fn drop(&mut self) {
-        let _ = fs::write(WATERMARK_RESET_DELAY, "0\n");
+        let _ = fs::write(Path::new(DEBUG_DIR).join(self.0), "0\n");
     }
 }
 

@@ -413,7 +413,8 @@ fn watermark(h: &KmodHeap) -> R {
 fn watermark_reset_race(h: &KmodHeap) -> R {
     const WINDOW: Duration = Duration::from_millis(600);
     let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
-    let delay = WatermarkResetDelay::set(WINDOW).map_err(|e| format!("debugfs: {e}"))?;
+    let delay =
+        TestDelay::set(TestDelay::WATERMARK_RESET, WINDOW).map_err(|e| format!("debugfs: {e}"))?;
     let name = h.name.clone();
     let start = std::time::Instant::now();
     let resetter = std::thread::spawn(move || reset_watermark(&name).map(|()| start.elapsed()));
@@ -1007,6 +1008,45 @@ fn fatal_signal(h: &KmodHeap) -> R {
     no_pages_leaked_since(free_start)
 }
 
+/// CMA and carveout heaps zero an allocation 1 MiB at a time and give it up for a fatal signal
+/// between steps. The module's test delay stretches a 16 MiB allocation to 1.6 s, so a SIGKILL
+/// sent 0.6 s after the process started lands half-way.
+fn fatal_signal_contiguous(h: &KmodHeap) -> R {
+    const SIZE: u64 = 16 * MIB;
+    const DELAY_PER_MIB: Duration = Duration::from_millis(100);
+    const KILL_AFTER: Duration = Duration::from_millis(600);
+    let free_start = free_kib();
+    let before = (stat(&h.name, "buffers"), stat(&h.name, "bytes"));
+    let interrupted_before = debug_stat(&h.name, "alloc_interrupted");
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let delay = TestDelay::set(TestDelay::ALLOC_ZEROING, DELAY_PER_MIB)
+        .map_err(|e| format!("debugfs: {e}"))?;
+    let mut child = std::process::Command::new(&exe)
+        .args(["--alloc-child", &h.name, &SIZE.to_string()])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(KILL_AFTER);
+    let _ = child.kill();
+    let status = child.wait().map_err(|e| e.to_string())?;
+    drop(delay);
+    let interrupted = debug_stat(&h.name, "alloc_interrupted");
+    println!("# child {status}, alloc_interrupted {interrupted_before} -> {interrupted}");
+    ensure(interrupted == interrupted_before + 1, || {
+        format!(
+            "alloc_interrupted {interrupted_before} -> {interrupted}: the {SIZE}-byte allocation was not abandoned for SIGKILL"
+        )
+    })?;
+    let after = (stat(&h.name, "buffers"), stat(&h.name, "bytes"));
+    ensure(after == before, || {
+        format!("buffers/bytes {before:?} -> {after:?} after the killed allocation")
+    })?;
+    // The range went back to the area: the same length is there again.
+    DmaHeap::open(&h.name)
+        .and_then(|d| d.allocate(SIZE))
+        .map_err(|e| format!("{SIZE} bytes again after the killed allocation: {e}"))?;
+    no_pages_leaked_since(free_start)
+}
+
 fn rmmod_refused() -> R {
     let name = std::ffi::CString::new(MODULE_NAME).unwrap();
     let r = nix::kmod::delete_module(&name, nix::kmod::DeleteModuleFlags::O_NONBLOCK);
@@ -1127,6 +1167,15 @@ fn main() {
                 h.name
             ),
             fatal_signal(h),
+        );
+    }
+    for h in heaps.iter().filter(|h| h.contiguous) {
+        tap.result(
+            &format!(
+                "{}: SIGKILL half-way through zeroing a 16 MiB allocation leaks nothing",
+                h.name
+            ),
+            fatal_signal_contiguous(h),
         );
     }
     tap.result(
