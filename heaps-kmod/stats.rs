@@ -155,11 +155,13 @@ static ALLOC_ZEROING_DELAY_MS: AtomicU32 = AtomicU32::new(0);
 /// A root who writes a huge test delay slows what it delays, but not for days.
 const MAX_TEST_DELAY_MS: u32 = 2000;
 
+/// Sleeps interruptibly: a killed process wakes at once (and the zeroing loops then see the
+/// signal), and a long delayed allocation never counts as a hung task.
 fn test_delay(ms: &AtomicU32) {
     let ms = ms.load(Ordering::Relaxed).min(MAX_TEST_DELAY_MS);
     if ms > 0 {
         // SAFETY: a plain sleep; both callers run in process context without locks.
-        unsafe { b::msleep(ms) };
+        unsafe { b::msleep_interruptible(ms) };
     }
 }
 
