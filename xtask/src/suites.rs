@@ -795,7 +795,7 @@ pub fn test_plan(arch: Arch) -> Plan {
         programs,
         steps,
         // About 7 minutes on an idle 2-core machine (x86_64; arm64 5). Another build or VM
-        // sharing the cores doubles that (14m17s seen), which must not read as a hang.
+        // sharing the cores doubles that (15m08s seen), which must not read as a hang.
         Duration::from_secs(1500),
     );
     plan.modules.push(test_importer());
