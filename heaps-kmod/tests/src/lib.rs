@@ -142,27 +142,41 @@ pub fn shrinker_count_pages() -> std::io::Result<u64> {
     Ok(pages)
 }
 
-/// Keeps the module's deferred-free worker from taking released buffers (debugfs
-/// `hold_deferred`) until dropped.
-pub struct HoldDeferred(());
+/// A file at the module's debugfs root set to a value until dropped, then back to `off`.
+struct DebugfsSetting {
+    file: &'static str,
+    off: &'static str,
+}
 
-const HOLD_DEFERRED: &str = "/sys/kernel/debug/dmaheap_heaps/hold_deferred";
-
-impl HoldDeferred {
-    pub fn on() -> std::io::Result<Self> {
-        fs::write(HOLD_DEFERRED, "Y\n")?;
-        Ok(Self(()))
+impl DebugfsSetting {
+    fn set(file: &'static str, value: &str, off: &'static str) -> std::io::Result<Self> {
+        fs::write(Path::new(DEBUG_DIR).join(file), value)?;
+        Ok(Self { file, off })
     }
 }
 
-impl Drop for HoldDeferred {
+impl Drop for DebugfsSetting {
     fn drop(&mut self) {
-        let _ = fs::write(HOLD_DEFERRED, "N\n");
+        let _ = fs::write(Path::new(DEBUG_DIR).join(self.file), self.off);
+    }
+}
+
+/// Keeps the module's deferred-free worker from taking released buffers (debugfs
+/// `hold_deferred`) until dropped.
+pub struct HoldDeferred {
+    _setting: DebugfsSetting,
+}
+
+impl HoldDeferred {
+    pub fn on() -> std::io::Result<Self> {
+        DebugfsSetting::set("hold_deferred", "Y\n", "N\n").map(|_setting| Self { _setting })
     }
 }
 
 /// One of the module's test delays in debugfs, set until dropped.
-pub struct TestDelay(&'static str);
+pub struct TestDelay {
+    _setting: DebugfsSetting,
+}
 
 impl TestDelay {
     /// Every watermark reset sleeps between its read of the live bytes and its store.
@@ -171,17 +185,8 @@ impl TestDelay {
     pub const ALLOC_ZEROING: &'static str = "alloc_zeroing_delay_ms";
 
     pub fn set(knob: &'static str, delay: Duration) -> std::io::Result<Self> {
-        fs::write(
-            Path::new(DEBUG_DIR).join(knob),
-            format!("{}\n", delay.as_millis()),
-        )?;
-        Ok(Self(knob))
-    }
-}
-
-impl Drop for TestDelay {
-    fn drop(&mut self) {
-        let _ = fs::write(Path::new(DEBUG_DIR).join(self.0), "0\n");
+        DebugfsSetting::set(knob, &format!("{}\n", delay.as_millis()), "0\n")
+            .map(|_setting| Self { _setting })
     }
 }
 

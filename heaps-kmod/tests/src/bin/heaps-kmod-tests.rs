@@ -966,22 +966,28 @@ fn fault_injection_partial(heaps: &[KmodHeap]) -> R {
 /// SIGKILL during a large allocation: the allocation is abandoned (the module counts it in
 /// debugfs' `alloc_interrupted`), nothing leaks. The parent kills the child once MemFree shows the
 /// allocation under way; an allocation that finished first does not count, so it tries again.
+/// This program again as `--alloc-child` (see `main`): it allocates `size` bytes from `h`, then
+/// sleeps, for a test to kill it during or after the allocation.
+fn spawn_alloc_child(h: &KmodHeap, size: u64) -> Result<std::process::Child, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    std::process::Command::new(exe)
+        .args(["--alloc-child", &h.name, &size.to_string()])
+        .spawn()
+        .map_err(|e| e.to_string())
+}
+
 fn fatal_signal(h: &KmodHeap) -> R {
     const ATTEMPTS: usize = 5;
     ensure(drain_pools(), || "pools did not drain".into())?;
     let free_start = free_kib();
     let before = (stat(&h.name, "buffers"), stat(&h.name, "bytes"));
     let interrupted_before = debug_stat(&h.name, "alloc_interrupted");
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let size = (meminfo("MemAvailable:") * KIB / 3).min(384 * MIB);
     let mut interrupted = interrupted_before;
     for attempt in 1..=ATTEMPTS {
         ensure(drain_pools(), || "pools did not drain".into())?;
         let free0 = mem_free_kib() * KIB;
-        let mut child = std::process::Command::new(&exe)
-            .args(["--alloc-child", &h.name, &size.to_string()])
-            .spawn()
-            .map_err(|e| e.to_string())?;
+        let mut child = spawn_alloc_child(h, size)?;
         // Under way: an eighth of the buffer taken from the page allocator.
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while mem_free_kib() * KIB + size / 8 > free0 && std::time::Instant::now() < deadline {
@@ -1018,13 +1024,9 @@ fn fatal_signal_contiguous(h: &KmodHeap) -> R {
     let free_start = free_kib();
     let before = (stat(&h.name, "buffers"), stat(&h.name, "bytes"));
     let interrupted_before = debug_stat(&h.name, "alloc_interrupted");
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let delay = TestDelay::set(TestDelay::ALLOC_ZEROING, DELAY_PER_MIB)
         .map_err(|e| format!("debugfs: {e}"))?;
-    let mut child = std::process::Command::new(&exe)
-        .args(["--alloc-child", &h.name, &SIZE.to_string()])
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let mut child = spawn_alloc_child(h, SIZE)?;
     std::thread::sleep(KILL_AFTER);
     let _ = child.kill();
     let status = child.wait().map_err(|e| e.to_string())?;
