@@ -21,7 +21,7 @@
     unnecessary_transmutes
 )]
 
-use kernel::ffi;
+use crate::kapi::ffi;
 
 // Manual definitions for the types the kernel's bindgen_parameters blocklist.
 type __kernel_size_t = usize;

@@ -53,3 +53,5 @@ const unsigned int DMAHEAP_CMA_ALIGNMENT = CONFIG_CMA_ALIGNMENT;
 #else
 const unsigned int DMAHEAP_CMA_ALIGNMENT = 8;
 #endif
+const unsigned int DMAHEAP_TASK_INTERRUPTIBLE = TASK_INTERRUPTIBLE;
+const unsigned int DMAHEAP_TASK_NORMAL = TASK_NORMAL;

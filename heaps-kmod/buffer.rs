@@ -3,16 +3,14 @@
 //! Buffers and their `dma_buf_ops`.
 
 use crate::bindings as b;
+use crate::deferred;
 use crate::heap::Heap;
-use crate::{deferred, errno};
+use crate::kapi::error::{self, to_result};
+use crate::kapi::prelude::*;
+use crate::kapi::sync::Mutex;
 use core::ffi::{c_int, c_void};
 use core::ptr;
 use core::sync::atomic::Ordering;
-use kernel::alloc::flags::GFP_KERNEL;
-use kernel::error::code::{EBUSY, EINVAL, ENOMEM};
-use kernel::prelude::*;
-use kernel::sync::Mutex;
-use kernel::{new_mutex, pin_init};
 
 const PAGE_SIZE: usize = b::DMAHEAP_PAGE_SIZE as usize;
 const PAGE_SHIFT: u32 = b::DMAHEAP_PAGE_SHIFT;
@@ -51,7 +49,7 @@ impl Chunk {
 pub(crate) struct Chunks {
     inline: [Chunk; Chunks::INLINE],
     len: usize,
-    spill: Option<KVVec<Chunk>>,
+    spill: Option<KVec<Chunk>>,
 }
 
 impl Chunks {
@@ -76,7 +74,7 @@ impl Chunks {
     pub(crate) fn with_capacity(n: usize) -> Result<Chunks> {
         let mut c = Self::new();
         if n > Self::INLINE {
-            c.spill = Some(KVVec::with_capacity(n, GFP_KERNEL)?);
+            c.spill = Some(KVec::with_capacity(n, GFP_KERNEL)?);
         }
         Ok(c)
     }
@@ -86,13 +84,13 @@ impl Chunks {
         if let Some(v) = &mut self.spill {
             return Ok(v.push(c, GFP_KERNEL)?);
         }
-        if self.len < Self::INLINE {
-            self.inline[self.len] = c;
-            self.len += 1;
+        if let Some(slot) = self.inline.get_mut(self.len) {
+            *slot = c;
+            self.len = self.len.wrapping_add(1); // `len < INLINE`
             return Ok(());
         }
-        let mut v = KVVec::with_capacity(2 * Self::INLINE, GFP_KERNEL)?;
-        v.extend_from_slice(&self.inline[..self.len], GFP_KERNEL)?;
+        let mut v = KVec::with_capacity(2 * Self::INLINE, GFP_KERNEL)?;
+        v.extend_from_slice(&self.inline, GFP_KERNEL)?;
         v.push(c, GFP_KERNEL)?;
         self.spill = Some(v);
         Ok(())
@@ -105,7 +103,7 @@ impl core::ops::Deref for Chunks {
     fn deref(&self) -> &[Chunk] {
         match &self.spill {
             Some(v) => v,
-            None => &self.inline[..self.len],
+            None => self.inline.get(..self.len).unwrap_or(&[]),
         }
     }
 }
@@ -130,12 +128,10 @@ struct Inner {
 }
 
 /// A buffer handed out as a dma-buf.
-#[pin_data]
 pub(crate) struct Buffer {
     pub(crate) heap: &'static Heap,
     pub(crate) len: usize,
     pub(crate) chunks: Chunks,
-    #[pin]
     inner: Mutex<Inner>,
     /// Link in the deferred-free list.
     pub(crate) next: *mut Buffer,
@@ -172,17 +168,19 @@ fn for_each_segment(chunks: &[Chunk], limits: SegLimits, mut f: impl FnMut(&Chun
     for c in chunks {
         let phys = c.phys_addr() as usize;
         let total = c.bytes();
-        let mut off = 0;
+        let mut off: usize = 0;
+        // `off < total` and a block's physical range does not wrap: `phys + off` and
+        // `off + len <= total` do not overflow; `here & boundary <= boundary < usize::MAX`.
         while off < total {
-            let here = phys + off;
+            let here = phys.wrapping_add(off);
             let to_boundary = if boundary == usize::MAX {
                 usize::MAX
             } else {
-                (boundary - (here & boundary)) + 1
+                boundary.wrapping_sub(here & boundary).wrapping_add(1)
             };
-            let len = (total - off).min(max_seg).min(to_boundary);
+            let len = total.wrapping_sub(off).min(max_seg).min(to_boundary);
             f(c, off, len);
-            off += len;
+            off = off.wrapping_add(len);
         }
     }
 }
@@ -191,7 +189,7 @@ fn for_each_segment(chunks: &[Chunk], limits: SegLimits, mut f: impl FnMut(&Chun
 /// fills in the pages. Carveout entries get their DMA addresses when mapped (`op_map`).
 fn build_table(chunks: &[Chunk], limits: SegLimits, table: &mut b::sg_table) -> Result {
     let mut nents = 0usize;
-    for_each_segment(chunks, limits, |_, _, _| nents += 1);
+    for_each_segment(chunks, limits, |_, _, _| nents = nents.saturating_add(1));
     let nents = u32::try_from(nents).map_err(|_| EINVAL)?;
     // SAFETY: `table` is a valid, empty `sg_table` owned by the caller.
     let ret = unsafe { b::sg_alloc_table(table, nents, b::DMAHEAP_GFP_KERNEL) };
@@ -225,22 +223,24 @@ impl Buffer {
         if len == 0 || len & (PAGE_SIZE - 1) != 0 {
             return Err(EINVAL);
         }
-        let buf = KBox::pin_init(
-            pin_init!(Buffer {
+        let buf = KBox::new(
+            Buffer {
                 heap,
                 len,
                 chunks: Chunks::new(),
-                inner <- new_mutex!(
-                    Inner { attachments: KVec::new(), vmap_cnt: 0, vaddr: ptr::null_mut() },
-                    "dmaheap_buffer"
-                ),
+                inner: Mutex::new(Inner {
+                    attachments: KVec::new(),
+                    vmap_cnt: 0,
+                    vaddr: ptr::null_mut(),
+                }),
                 next: ptr::null_mut(),
-            }),
+            },
             GFP_KERNEL,
         )?;
-        // SAFETY: the buffer is only ever used through this raw pointer from now on and is never
-        // moved: it is freed with `KBox::from_raw` by `destroy`.
-        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(buf) });
+        // SAFETY: the buffer stays in its box until `destroy` frees it, and nobody has seen it.
+        unsafe { buf.inner.init(c"dmaheap_buffer", lock_class_key!()) };
+        // The buffer is only used through this raw pointer from now on; `destroy` frees it.
+        let raw = KBox::into_raw(buf);
         match heap.alloc_chunks(len) {
             // SAFETY: `raw` is exclusively ours; `chunks` is not a pinned field.
             Ok(chunks) => unsafe { (*raw).chunks = chunks },
@@ -264,10 +264,10 @@ impl Buffer {
         };
         // SAFETY: `exp` is fully initialised; on success the dma-buf owns `raw` until `release`.
         let dmabuf = unsafe { b::dma_buf_export(&exp) };
-        if errno::is_err(dmabuf) {
+        if error::is_err(dmabuf) {
             // SAFETY: the export failed, so nobody else knows `raw`.
             unsafe { Self::destroy(raw, false) };
-            return Err(errno::ptr_err(dmabuf));
+            return Err(error::ptr_err(dmabuf));
         }
         Ok(dmabuf)
     }
@@ -289,19 +289,21 @@ impl Buffer {
 
     fn vmap_locked(&self, inner: &mut Inner) -> Result<*mut c_void> {
         if inner.vmap_cnt > 0 {
-            inner.vmap_cnt += 1;
+            inner.vmap_cnt = inner.vmap_cnt.checked_add(1).ok_or(EBUSY)?;
             return Ok(inner.vaddr);
         }
         if let Some(co) = self.heap.carveout() {
-            // The carveout's own write-combined mapping covers the (single, contiguous) block.
-            let off = (self.chunks[0].phys - co.base) as usize;
+            // The carveout's own write-combined mapping covers the (single, contiguous) block,
+            // which genalloc carved out of it: `phys >= base`.
+            let first = self.chunks.first().ok_or(EINVAL)?;
+            let off = first.phys.wrapping_sub(co.base) as usize;
             // SAFETY: the block lies inside the carveout mapped at `co.va`.
             inner.vaddr = unsafe { co.va.add(off) }.cast();
             inner.vmap_cnt = 1;
             return Ok(inner.vaddr);
         }
         let npages = self.len >> PAGE_SHIFT;
-        let mut pages: KVVec<*mut b::page> = KVVec::with_capacity(npages, GFP_KERNEL)?;
+        let mut pages: KVec<*mut b::page> = KVec::with_capacity(npages, GFP_KERNEL)?;
         for c in self.chunks.iter() {
             for i in 0..c.npages {
                 // SAFETY: `i < npages` of the block.
@@ -389,10 +391,7 @@ unsafe extern "C" fn op_detach(dmabuf: *mut b::dma_buf, attachment: *mut b::dma_
     let (buf, a) = unsafe { (buffer(dmabuf), (*attachment).priv_ as *mut Attachment) };
     let mut inner = buf.inner.lock();
     if let Some(i) = inner.attachments.iter().position(|&x| x == a) {
-        let last = inner.attachments.len() - 1;
-        inner.attachments.swap(i, last);
-        // SAFETY: shrinks by one; the removed element is a raw pointer without destructor.
-        unsafe { inner.attachments.set_len(last) };
+        inner.attachments.swap_remove(i);
     }
     drop(inner);
     // SAFETY: detached: nobody else references `a` any more; its table was allocated in attach.
@@ -410,7 +409,7 @@ fn dma_attrs(buf: &Buffer) -> FfiUlong {
     }
 }
 
-type FfiUlong = kernel::ffi::c_ulong;
+type FfiUlong = crate::kapi::ffi::c_ulong;
 
 /// `dma_buf_ops.map_dma_buf`.
 ///
@@ -433,13 +432,13 @@ unsafe extern "C" fn op_map(
     let a = unsafe { &mut *a };
     if a.mapped {
         // One mapping per attachment: the table is the mapping.
-        return errno::err_ptr(EBUSY);
+        return EBUSY.to_ptr();
     }
     let limits = SegLimits::of(a.dev);
     if limits != a.limits {
         let mut table = b::sg_table::default();
         if let Err(e) = build_table(&buf.chunks, limits, &mut table) {
-            return errno::err_ptr(e);
+            return e.to_ptr();
         }
         // SAFETY: the old table is unmapped (`!a.mapped`) and only this attachment uses it.
         unsafe { b::sg_free_table(&mut a.table) };
@@ -448,13 +447,13 @@ unsafe extern "C" fn op_map(
     }
     if buf.heap.carveout().is_some() {
         if let Err(e) = map_carveout(buf, a, dir) {
-            return errno::err_ptr(e);
+            return e.to_ptr();
         }
     } else {
         // SAFETY: `a.table` holds this buffer's pages; `a.dev` is the importer's device.
         let ret = unsafe { b::dma_map_sgtable(a.dev, &mut a.table, dir, dma_attrs(buf)) };
-        if ret != 0 {
-            return errno::err_ptr(kernel::error::Error::from_errno(ret));
+        if let Err(e) = to_result(ret) {
+            return e.to_ptr();
         }
     }
     a.mapped = true;
@@ -481,9 +480,9 @@ fn map_carveout(buf: &Buffer, a: &mut Attachment, dir: b::dma_data_direction) ->
         if failed {
             return;
         }
-        let phys = c.phys + off as u64;
-        // SAFETY: maps a range of our carveout for the importer's device; `sg` walks the
-        // entries `build_table` allocated for exactly these segments.
+        let phys = c.phys.wrapping_add(off as u64); // inside the carveout
+                                                    // SAFETY: maps a range of our carveout for the importer's device; `sg` walks the
+                                                    // entries `build_table` allocated for exactly these segments.
         unsafe {
             let addr = if direct {
                 b::dmaheap_phys_to_dma(dev, phys)
@@ -498,7 +497,7 @@ fn map_carveout(buf: &Buffer, a: &mut Attachment, dir: b::dma_data_direction) ->
             b::dmaheap_sg_set_dma(sg, addr, len as u32);
             sg = b::sg_next(sg);
         }
-        mapped += 1;
+        mapped = mapped.saturating_add(1);
     });
     a.dir = dir;
     if failed {
@@ -565,11 +564,11 @@ unsafe extern "C" fn op_unmap(
 /// range maintenance takes an `int`, and a buffer may be 2 GiB or more.
 fn for_each_vmap_piece(vaddr: *mut c_void, len: usize, mut f: impl FnMut(*mut c_void, c_int)) {
     const PIECE: usize = 1 << 30;
-    let mut off = 0;
+    let mut off: usize = 0;
     while off < len {
-        let n = (len - off).min(PIECE);
+        let n = len.wrapping_sub(off).min(PIECE); // `off < len`
         f(vaddr.wrapping_byte_add(off), n as c_int);
-        off += n;
+        off = off.wrapping_add(n);
     }
 }
 
@@ -673,11 +672,12 @@ unsafe extern "C" fn op_mmap(dmabuf: *mut b::dma_buf, vma: *mut b::vm_area_struc
             break;
         }
         if skip >= c.npages {
-            skip -= c.npages;
+            skip = skip.wrapping_sub(c.npages);
             continue;
         }
-        let pfn = (c.phys_addr() >> PAGE_SHIFT) as usize + skip;
-        let size = ((c.npages - skip) << PAGE_SHIFT).min(end - addr);
+        // `skip < npages`, and `addr < end`: no overflow below.
+        let pfn = ((c.phys_addr() >> PAGE_SHIFT) as usize).wrapping_add(skip);
+        let size = (c.npages.wrapping_sub(skip) << PAGE_SHIFT).min(end.wrapping_sub(addr));
         skip = 0;
         // SAFETY: maps pages this buffer owns into the vma, within its bounds; the dma-buf core
         // holds a reference on the dma-buf for as long as the vma exists.
@@ -685,7 +685,7 @@ unsafe extern "C" fn op_mmap(dmabuf: *mut b::dma_buf, vma: *mut b::vm_area_struc
         if ret != 0 {
             return ret;
         }
-        addr += size;
+        addr = addr.wrapping_add(size);
     }
     0
 }
@@ -719,7 +719,7 @@ unsafe extern "C" fn op_vunmap(dmabuf: *mut b::dma_buf, map: *mut b::iosys_map) 
     let buf = unsafe { buffer(dmabuf) };
     let mut inner = buf.inner.lock();
     if inner.vmap_cnt > 0 {
-        inner.vmap_cnt -= 1;
+        inner.vmap_cnt = inner.vmap_cnt.wrapping_sub(1); // `> 0`
         if inner.vmap_cnt == 0 {
             if buf.heap.carveout().is_none() {
                 // SAFETY: `vaddr` came from `vmap` and its last user just went away.

@@ -5,14 +5,12 @@
 
 use crate::bindings as b;
 use crate::buffer::Buffer;
-use crate::errno;
+use crate::kapi::error;
+use crate::kapi::prelude::*;
+use crate::kapi::sync::{SpinLock, WaitQueue};
 use core::ffi::{c_int, c_void};
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use kernel::alloc::flags::GFP_KERNEL;
-use kernel::prelude::*;
-use kernel::sync::{CondVar, SpinLock};
-use kernel::{new_condvar, new_spinlock, pin_init};
 
 struct FreeList {
     head: *mut Buffer,
@@ -26,12 +24,10 @@ struct FreeList {
 // SAFETY: the list owns the buffers linked into it; they may be handed to another thread.
 unsafe impl Send for FreeList {}
 
-#[pin_data]
 struct Deferred {
-    #[pin]
     list: SpinLock<FreeList>,
-    #[pin]
-    cv: CondVar,
+    /// The idle worker waits here for `queue` and `stop`.
+    cv: WaitQueue,
 }
 
 static STATE: AtomicPtr<Deferred> = AtomicPtr::new(ptr::null_mut());
@@ -56,18 +52,24 @@ fn state() -> &'static Deferred {
 
 /// Starts the worker thread.
 pub(crate) fn start() -> Result {
-    let st = KBox::pin_init(
-        pin_init!(Deferred {
-            list <- new_spinlock!(
-                FreeList { head: ptr::null_mut(), tail: ptr::null_mut(), stop: false, idle: false },
-                "dmaheap_deferred"
-            ),
-            cv <- new_condvar!("dmaheap_deferred_cv"),
-        }),
+    let st = KBox::new(
+        Deferred {
+            list: SpinLock::new(FreeList {
+                head: ptr::null_mut(),
+                tail: ptr::null_mut(),
+                stop: false,
+                idle: false,
+            }),
+            cv: WaitQueue::new(),
+        },
         GFP_KERNEL,
     )?;
-    // SAFETY: the state is never moved out of the box; `stop` frees it through `from_raw`.
-    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(st) });
+    // SAFETY: the state stays in its box until `stop` frees it, and nobody has seen it yet.
+    unsafe {
+        st.list.init(c"dmaheap_deferred", lock_class_key!());
+        st.cv.init(c"dmaheap_deferred_wait", lock_class_key!());
+    }
+    let raw = KBox::into_raw(st);
     STATE.store(raw, Ordering::Release);
     // SAFETY: `worker` matches the kthread function signature; the name is a plain string
     // without format directives.
@@ -79,11 +81,11 @@ pub(crate) fn start() -> Result {
             c"dmaheap-free".as_ptr().cast(),
         )
     };
-    if errno::is_err(task) {
+    if error::is_err(task) {
         STATE.store(ptr::null_mut(), Ordering::Release);
         // SAFETY: nobody else saw the state.
         drop(unsafe { KBox::from_raw(raw) });
-        return Err(errno::ptr_err(task));
+        return Err(error::ptr_err(task));
     }
     // SAFETY: `task` is the thread just created and not yet running.
     unsafe {
@@ -188,7 +190,7 @@ pub(crate) fn reclaim(nr_pages: usize) -> usize {
         heap.stats
             .deferred_bytes
             .fetch_sub(len as u64, Ordering::Relaxed);
-        freed += len >> b::DMAHEAP_PAGE_SHIFT;
+        freed = freed.saturating_add(len >> b::DMAHEAP_PAGE_SHIFT);
     }
     freed
 }
@@ -223,7 +225,7 @@ unsafe extern "C" fn worker(_data: *mut c_void) -> c_int {
                 }
                 l.idle = true;
                 // Kernel threads take no signals: this only returns on a notification.
-                let _ = st.cv.wait_interruptible(&mut l);
+                st.cv.wait_interruptible(&mut l);
             }
             let head = l.head;
             l.head = ptr::null_mut();

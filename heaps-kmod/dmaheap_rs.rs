@@ -8,101 +8,31 @@
 //! `/dev/dma_heap/<name>`. The dma-heap core cannot remove a heap and buffers outlive their
 //! exporter's module, so after a successful load the module pins itself: it never unloads.
 
+use core::ffi::c_int;
 use core::sync::atomic::Ordering;
-use kernel::prelude::*;
-use kernel::str::BStr;
 
 mod bindings;
 mod buffer;
 mod deferred;
 mod heap;
+mod kapi;
 mod params;
 mod stats;
 
 use bindings as b;
 use heap::{Heap, Kind, HEAPS, MAX_HEAPS, NAME_LEN};
+use kapi::error::from_err_ptr;
+use kapi::prelude::*;
+use kapi::str::precision;
 
-module! {
-    type: DmaHeapModule,
-    name: "dmaheap_heaps",
-    author: "dmaheap-hal developers",
-    description: "dma-buf heaps (system, system-uncached, CMA, carveout) in Rust",
-    license: "GPL",
-}
-
+modinfo!(MODINFO_LICENSE, b"license=GPL\0");
+modinfo!(MODINFO_AUTHOR, b"author=dmaheap-hal developers\0");
+modinfo!(
+    MODINFO_DESCRIPTION,
+    b"description=dma-buf heaps (system, system-uncached, CMA, carveout) in Rust\0"
+);
 // The dma-buf core exports its API in the DMA_BUF symbol namespace (MODULE_IMPORT_NS(DMA_BUF)).
-#[link_section = ".modinfo"]
-#[used]
-static IMPORT_NS_DMA_BUF: [u8; 18] = *b"import_ns=DMA_BUF\0";
-
-/// `ERR_PTR` / `IS_ERR` / `PTR_ERR`.
-pub(crate) mod errno {
-    use kernel::error::Error;
-
-    const MAX_ERRNO: usize = 4095;
-
-    pub(crate) fn err_ptr<T>(e: Error) -> *mut T {
-        e.to_errno() as isize as *mut T
-    }
-
-    pub(crate) fn is_err<T>(p: *const T) -> bool {
-        p as usize >= (MAX_ERRNO as isize).wrapping_neg() as usize
-    }
-
-    pub(crate) fn ptr_err<T>(p: *const T) -> Error {
-        Error::from_errno(p as isize as i32)
-    }
-}
-
-/// The device used to write back CPU caches for uncached heaps (`dma_map` + `dma_unmap`): the
-/// same thing Android's system heap does with its heap device.
-#[derive(Clone, Copy)]
-pub(crate) struct DmaDev(*mut b::device);
-
-impl DmaDev {
-    fn new() -> Result<Self> {
-        // SAFETY: registers a new root device with a static name.
-        let dev = unsafe { b::dmaheap_root_device_register(c"dmaheap_heaps".as_ptr().cast()) };
-        if errno::is_err(dev) {
-            return Err(errno::ptr_err(dev));
-        }
-        // SAFETY: `dev` is the live device just registered.
-        let ret = unsafe { b::dmaheap_dma_coerce_mask_and_coherent(dev, u64::MAX) };
-        if ret != 0 {
-            // SAFETY: as above.
-            unsafe { b::root_device_unregister(dev) };
-            return Err(kernel::error::Error::from_errno(ret));
-        }
-        Ok(DmaDev(dev))
-    }
-
-    fn unregister(self) {
-        // SAFETY: the device was registered by `new` and nothing uses it any more.
-        unsafe { b::root_device_unregister(self.0) };
-    }
-
-    /// Writes back CPU caches for `bytes` bytes at `page`, so that write-combined mappings see
-    /// what the CPU wrote through the cached kernel mapping. Returns false if mapping failed.
-    pub(crate) fn flush(&self, page: *mut b::page, bytes: usize) -> bool {
-        // SAFETY: `page` starts `bytes` bytes of memory owned by the caller; the device has a
-        // 64-bit DMA mask.
-        unsafe {
-            let addr = b::dma_map_page_attrs(
-                self.0,
-                page,
-                0,
-                bytes,
-                b::dma_data_direction_DMA_TO_DEVICE,
-                0,
-            );
-            if b::dmaheap_dma_mapping_error(self.0, addr) != 0 {
-                return false;
-            }
-            b::dma_unmap_page_attrs(self.0, addr, bytes, b::dma_data_direction_DMA_TO_DEVICE, 0);
-        }
-        true
-    }
-}
+modinfo!(MODINFO_IMPORT_NS_DMA_BUF, b"import_ns=DMA_BUF\0");
 
 /// Is a dma-heap of this name registered already? Looks up /sys/class/dma_heap/<name> in sysfs'
 /// kernfs tree directly (sysfs need not be mounted). `dma_heap_add` refuses duplicate names, but
@@ -123,13 +53,13 @@ fn heap_name_taken(name: &[u8; NAME_LEN]) -> bool {
         ];
         let mut held: [*mut b::kernfs_node; 3] = [core::ptr::null_mut(); 3];
         let mut found = true;
-        for (i, comp) in path.iter().enumerate() {
+        for (comp, slot) in path.iter().zip(held.iter_mut()) {
             let next = b::kernfs_find_and_get_ns(node, *comp, core::ptr::null());
             if next.is_null() {
                 found = false;
                 break;
             }
-            held[i] = next;
+            *slot = next;
             node = next;
         }
         for kn in held.iter().rev() {
@@ -150,11 +80,11 @@ struct Finder<'a> {
 ///
 /// # Safety
 /// `data` is the `Finder` that `lookup_cma` passes.
-unsafe extern "C" fn find_cma(cma: *mut b::cma, data: *mut core::ffi::c_void) -> core::ffi::c_int {
+unsafe extern "C" fn find_cma(cma: *mut b::cma, data: *mut core::ffi::c_void) -> c_int {
     // SAFETY: `data` is the `Finder` passed by `lookup_cma`; `cma` is a live area.
     let (f, name) = unsafe { (&mut *(data as *mut Finder<'_>), b::cma_get_name(cma)) };
-    // SAFETY: CMA area names are NUL-terminated strings.
-    if !name.is_null() && unsafe { kernel::str::CStr::from_char_ptr(name) }.as_bytes() == f.name {
+    // SAFETY: CMA area names are NUL-terminated strings that live as long as the area.
+    if !name.is_null() && unsafe { kapi::str::from_char_ptr(name) } == f.name {
         f.found = cma;
         return 1;
     }
@@ -176,24 +106,38 @@ fn lookup_cma(area: &[u8]) -> *mut b::cma {
 }
 
 /// What a heap is made of, as the parameters say.
+#[derive(Clone, Copy)]
 enum SpecKind {
     System,
     Cma(*mut b::cma),
     Carveout { base: u64, size: usize },
 }
 
+#[derive(Clone, Copy)]
 struct Spec {
     name: &'static [u8],
     uncached: bool,
     kind: SpecKind,
 }
 
+/// The value of an ASCII digit in `radix` (10 or 16).
+fn digit(c: u8, radix: u64) -> Option<u64> {
+    let v = match c {
+        b'0'..=b'9' => c.wrapping_sub(b'0'),
+        b'a'..=b'f' => c.wrapping_sub(b'a').wrapping_add(10),
+        b'A'..=b'F' => c.wrapping_sub(b'A').wrapping_add(10),
+        _ => return None,
+    };
+    (u64::from(v) < radix).then_some(u64::from(v))
+}
+
 /// Parses `0x...` or decimal, with an optional K/M/G suffix.
 fn parse_size(s: &[u8]) -> Option<u64> {
-    let (digits, shift) = match s.last()? {
-        b'K' | b'k' => (&s[..s.len() - 1], 10),
-        b'M' | b'm' => (&s[..s.len() - 1], 20),
-        b'G' | b'g' => (&s[..s.len() - 1], 30),
+    let (&last, head) = s.split_last()?;
+    let (digits, shift) = match last {
+        b'K' | b'k' => (head, 10),
+        b'M' | b'm' => (head, 20),
+        b'G' | b'g' => (head, 30),
         _ => (s, 0),
     };
     let (digits, radix) = match digits {
@@ -205,8 +149,7 @@ fn parse_size(s: &[u8]) -> Option<u64> {
     }
     let mut v: u64 = 0;
     for &d in digits {
-        let x = (d as char).to_digit(radix)? as u64;
-        v = v.checked_mul(radix as u64)?.checked_add(x)?;
+        v = v.checked_mul(radix)?.checked_add(digit(d, radix)?)?;
     }
     v.checked_mul(1 << shift)
 }
@@ -245,24 +188,27 @@ fn collect_specs() -> Result<KVec<Spec>> {
             Some(b"uncached") => true,
             Some(other) => {
                 pr_err!(
-                    "cma_heaps: unknown option '{}' (only 'uncached')\n",
-                    BStr::from_bytes(other)
+                    "cma_heaps: unknown option '%.*s' (only 'uncached')\n",
+                    precision(other),
+                    other.as_ptr()
                 );
                 return Err(EINVAL);
             }
         };
         if name.is_empty() || area.is_empty() || parts.next().is_some() {
             pr_err!(
-                "cma_heaps: '{}' is not NAME:AREA[:uncached]\n",
-                BStr::from_bytes(item)
+                "cma_heaps: '%.*s' is not NAME:AREA[:uncached]\n",
+                precision(item),
+                item.as_ptr()
             );
             return Err(EINVAL);
         }
         let cma = lookup_cma(area);
         if cma.is_null() {
             pr_err!(
-                "cma_heaps: no CMA area named '{}'\n",
-                BStr::from_bytes(area)
+                "cma_heaps: no CMA area named '%.*s'\n",
+                precision(area),
+                area.as_ptr()
             );
             return Err(ENODEV);
         }
@@ -287,8 +233,9 @@ fn collect_specs() -> Result<KVec<Spec>> {
         );
         let (Some(name), Some(base), Some(size), None) = (name, base, size, parts.next()) else {
             pr_err!(
-                "carveout_heaps: '{}' is not NAME:BASE:SIZE\n",
-                BStr::from_bytes(item)
+                "carveout_heaps: '%.*s' is not NAME:BASE:SIZE\n",
+                precision(item),
+                item.as_ptr()
             );
             return Err(EINVAL);
         };
@@ -310,7 +257,7 @@ fn collect_specs() -> Result<KVec<Spec>> {
         return Err(EINVAL);
     }
     if specs.len() > MAX_HEAPS {
-        pr_err!("at most {} heaps\n", MAX_HEAPS);
+        pr_err!("at most %zu heaps\n", MAX_HEAPS);
         return Err(EINVAL);
     }
     Ok(specs)
@@ -324,16 +271,18 @@ fn collect_specs() -> Result<KVec<Spec>> {
 unsafe extern "C" fn shrink_count(
     _s: *mut b::shrinker,
     _sc: *mut b::shrink_control,
-) -> kernel::ffi::c_ulong {
-    let mut n = 0;
+) -> crate::kapi::ffi::c_ulong {
+    let mut n: usize = 0;
     heap::for_each_heap(|h| {
-        n += h.pool_count()
-            + (h.stats.deferred_bytes.load(Ordering::Relaxed) >> b::DMAHEAP_PAGE_SHIFT) as usize
+        let deferred = h.stats.deferred_bytes.load(Ordering::Relaxed) >> b::DMAHEAP_PAGE_SHIFT;
+        n = n
+            .saturating_add(h.pool_count())
+            .saturating_add(usize::try_from(deferred).unwrap_or(usize::MAX));
     });
     if n == 0 {
         b::DMAHEAP_SHRINK_EMPTY as _
     } else {
-        n
+        n as _
     }
 }
 
@@ -346,9 +295,9 @@ unsafe extern "C" fn shrink_count(
 unsafe extern "C" fn shrink_scan(
     _s: *mut b::shrinker,
     sc: *mut b::shrink_control,
-) -> kernel::ffi::c_ulong {
+) -> crate::kapi::ffi::c_ulong {
     // SAFETY: the shrinker core passes a valid control structure.
-    let nr = unsafe { (*sc).nr_to_scan };
+    let nr = unsafe { (*sc).nr_to_scan } as usize;
     // kswapd and direct reclaim run with PF_MEMALLOC; a scan through debugfs or drop_caches does
     // not, and is no sign of memory pressure.
     // SAFETY: reads the current task's flags.
@@ -358,23 +307,22 @@ unsafe extern "C" fn shrink_scan(
     let mut freed = deferred::reclaim(nr);
     heap::for_each_heap(|h| {
         if freed < nr {
-            freed += h.pool_shrink(nr - freed);
+            freed = freed.saturating_add(h.pool_shrink(nr.saturating_sub(freed)));
         }
     });
     // Pages freed outside the LRU count as reclaim progress only when reported; without this,
     // direct reclaim that was satisfied by emptying the pools could still end in the OOM killer.
     // SAFETY: adds to the current task's reclaim state, if it is reclaiming.
-    unsafe { b::dmaheap_mm_account_reclaimed_pages(freed) };
+    unsafe { b::dmaheap_mm_account_reclaimed_pages(freed as _) };
     if freed == 0 {
         b::DMAHEAP_SHRINK_STOP as _
     } else {
-        freed
+        freed as _
     }
 }
 
 /// Everything set up before the first heap is registered; torn down again if that fails.
 struct Setup {
-    dev: DmaDev,
     deferred: bool,
     stats: bool,
     nheaps: usize,
@@ -404,18 +352,15 @@ impl Setup {
         if self.deferred {
             deferred::stop();
         }
-        self.dev.unregister();
     }
 }
-
-struct DmaHeapModule;
 
 fn setup(specs: &[Spec], st: &mut Setup) -> Result {
     deferred::start()?;
     st.deferred = true;
     stats::init()?;
     st.stats = true;
-    for (i, s) in specs.iter().enumerate() {
+    for (s, slot) in specs.iter().zip(HEAPS.iter()) {
         let limit = params::pool_limit_bytes();
         let kind = match s.kind {
             SpecKind::System => Kind::System,
@@ -424,11 +369,9 @@ fn setup(specs: &[Spec], st: &mut Setup) -> Result {
                 Kind::Carveout(heap::Carveout::new(s.name, base, size)?)
             }
         };
-        let h = Heap::new(s.name, s.uncached, kind, limit, st.dev)?;
-        // SAFETY: the heap is never moved out of its box; it is leaked (or freed by `teardown`).
-        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(h) });
-        HEAPS[i].store(raw, Ordering::Release);
-        st.nheaps = i + 1;
+        let raw = KBox::into_raw(Heap::new(s.name, s.uncached, kind, limit)?);
+        slot.store(raw, Ordering::Release);
+        st.nheaps = st.nheaps.saturating_add(1);
         // SAFETY: just stored; alive until `teardown`.
         stats::add_heap(unsafe { &*raw })?;
     }
@@ -448,68 +391,66 @@ fn setup(specs: &[Spec], st: &mut Setup) -> Result {
     Ok(())
 }
 
-impl kernel::Module for DmaHeapModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let specs = collect_specs()?;
-        for (i, s) in specs.iter().enumerate() {
-            heap::check_name(s.name)?;
-            let mut n = [0u8; NAME_LEN];
-            n[..s.name.len()].copy_from_slice(s.name);
-            if specs[..i].iter().any(|o| o.name == s.name) {
-                pr_err!("heap name '{}' given twice\n", BStr::from_bytes(s.name));
-                return Err(EINVAL);
-            }
-            if heap_name_taken(&n) {
-                pr_err!(
-                    "a dma-heap named '{}' is already registered; choose another name with the module parameters\n",
-                    BStr::from_bytes(s.name)
-                );
-                return Err(EEXIST);
-            }
+/// Checks the heap names before anything is set up: each valid, none twice, none taken.
+fn check_names(specs: &[Spec]) -> Result {
+    for (i, s) in specs.iter().enumerate() {
+        heap::check_name(s.name)?;
+        let earlier = specs.get(..i).unwrap_or(&[]);
+        if earlier.iter().any(|o| o.name == s.name) {
+            pr_err!(
+                "heap name '%.*s' given twice\n",
+                precision(s.name),
+                s.name.as_ptr()
+            );
+            return Err(EINVAL);
         }
+        if heap_name_taken(&heap::nul_terminated(s.name)) {
+            pr_err!(
+                "a dma-heap named '%.*s' is already registered; choose another name with the module parameters\n",
+                precision(s.name),
+                s.name.as_ptr()
+            );
+            return Err(EEXIST);
+        }
+    }
+    Ok(())
+}
 
-        let mut st = Setup {
-            dev: DmaDev::new()?,
-            deferred: false,
-            stats: false,
-            nheaps: 0,
-            shrinker: core::ptr::null_mut(),
+/// Registers the heaps that `setup` created. Fails, with nothing registered, if the first
+/// registration fails; a later failure only drops that heap.
+fn register_heaps(nheaps: usize) -> Result {
+    let mut registered: usize = 0;
+    for slot in HEAPS.iter().take(nheaps) {
+        let h = slot.load(Ordering::Acquire);
+        // SAFETY: a heap created by `setup`.
+        let heap = unsafe { &*h };
+        let info = b::dma_heap_export_info {
+            name: heap.name.as_ptr(),
+            ops: &heap::HEAP_OPS,
+            priv_: h as *mut core::ffi::c_void,
         };
-        if let Err(e) = setup(&specs, &mut st) {
-            st.teardown();
-            return Err(e);
-        }
-
-        let mut registered = 0;
-        for slot in HEAPS.iter().take(st.nheaps) {
-            let h = slot.load(Ordering::Acquire);
-            // SAFETY: a heap created by `setup`.
-            let heap = unsafe { &*h };
-            let info = b::dma_heap_export_info {
-                name: heap.name.as_ptr(),
-                ops: &heap::HEAP_OPS,
-                priv_: h as *mut core::ffi::c_void,
-            };
-            let dh = if params::fail_heap_add() == heap.name() {
-                pr_info!(
-                    "fail_heap_add: failing the registration of '{}'\n",
-                    BStr::from_bytes(heap.name())
-                );
-                errno::err_ptr(ENOMEM)
-            } else {
-                // SAFETY: `info` is valid; the name and the private data live forever once this
-                // succeeds (the module pins itself below).
-                unsafe { b::dma_heap_add(&info) }
-            };
-            if errno::is_err(dh) {
-                let e = errno::ptr_err(dh);
+        let added = if params::fail_heap_add() == heap.name() {
+            pr_info!(
+                "fail_heap_add: failing the registration of '%.*s'\n",
+                precision(heap.name()),
+                heap.name().as_ptr()
+            );
+            Err(ENOMEM)
+        } else {
+            // SAFETY: `info` is valid; the name and the private data live forever once this
+            // succeeds (the module pins itself).
+            from_err_ptr(unsafe { b::dma_heap_add(&info) })
+        };
+        let dh = match added {
+            Ok(dh) => dh,
+            Err(e) => {
                 pr_err!(
-                    "registering heap '{}' failed ({:?})\n",
-                    BStr::from_bytes(heap.name()),
-                    e
+                    "registering heap '%.*s' failed (%d)\n",
+                    precision(heap.name()),
+                    heap.name().as_ptr(),
+                    e.to_errno()
                 );
                 if registered == 0 {
-                    st.teardown();
                     return Err(e);
                 }
                 // Earlier heaps are live and cannot be removed: stay loaded with them, and free
@@ -521,13 +462,48 @@ impl kernel::Module for DmaHeapModule {
                 drop(unsafe { KBox::from_raw(h) });
                 continue;
             }
-            heap.dma_heap.store(dh, Ordering::Release);
-            registered += 1;
-            pr_info!("registered heap '{}'\n", BStr::from_bytes(heap.name()));
-        }
-        // Never unload: the dma-heap core cannot remove a heap, and buffers outlive their heap.
-        // SAFETY: takes a reference on THIS_MODULE, which is live (we are in its init).
-        unsafe { b::dmaheap_module_get() };
-        Ok(DmaHeapModule)
+        };
+        heap.registered(dh);
+        registered = registered.saturating_add(1);
+        pr_info!(
+            "registered heap '%.*s'\n",
+            precision(heap.name()),
+            heap.name().as_ptr()
+        );
+    }
+    Ok(())
+}
+
+fn init() -> Result {
+    let specs = collect_specs()?;
+    check_names(&specs)?;
+    let mut st = Setup {
+        deferred: false,
+        stats: false,
+        nheaps: 0,
+        shrinker: core::ptr::null_mut(),
+    };
+    if let Err(e) = setup(&specs, &mut st) {
+        st.teardown();
+        return Err(e);
+    }
+    if let Err(e) = register_heaps(st.nheaps) {
+        // Nothing is visible yet, so everything can go.
+        st.teardown();
+        return Err(e);
+    }
+    // Never unload: the dma-heap core cannot remove a heap, and buffers outlive their heap.
+    // SAFETY: takes a reference on THIS_MODULE, which is live (we are in its init).
+    unsafe { b::dmaheap_module_get() };
+    Ok(())
+}
+
+/// The module's init function (`module_init`). There is no exit function: the module pins
+/// itself once a heap is registered, so the kernel refuses to unload it.
+#[no_mangle]
+pub extern "C" fn init_module() -> c_int {
+    match init() {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
     }
 }

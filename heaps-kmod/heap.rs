@@ -5,13 +5,10 @@
 
 use crate::bindings as b;
 use crate::buffer::{Buffer, Chunk, Chunks};
-use crate::{errno, DmaDev};
+use crate::kapi::prelude::*;
+use crate::kapi::str::precision;
+use crate::kapi::sync::SpinLock;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use kernel::alloc::flags::GFP_KERNEL;
-use kernel::error::code::{EINTR, EINVAL, ENOMEM};
-use kernel::prelude::*;
-use kernel::sync::SpinLock;
-use kernel::{new_spinlock, pin_init};
 
 /// Block sizes of the system heaps, largest first: 1 MiB, 64 KiB and one page, the sizes IOMMUs
 /// map efficiently. The sizes are fixed in bytes; the page orders follow from the page size
@@ -30,7 +27,7 @@ const fn order_of(bytes: usize) -> u32 {
     if bytes <= PAGE_SIZE {
         0
     } else {
-        bytes.trailing_zeros() - PAGE_SHIFT
+        bytes.trailing_zeros().saturating_sub(PAGE_SHIFT)
     }
 }
 
@@ -40,13 +37,26 @@ pub(crate) fn order_for_pages(pages: usize) -> u32 {
     if pages <= 1 {
         0
     } else {
-        usize::BITS - (pages - 1).leading_zeros()
+        usize::BITS.wrapping_sub(pages.wrapping_sub(1).leading_zeros())
     }
 }
 
 /// Bytes of a block of pool `idx`.
-pub(crate) const fn block_bytes(idx: usize) -> usize {
-    PAGE_SIZE << ORDERS[idx]
+pub(crate) fn block_bytes(idx: usize) -> usize {
+    BLOCK_BYTES
+        .get(idx)
+        .map_or(PAGE_SIZE, |&b| b.max(PAGE_SIZE))
+}
+
+/// Pages in a block of `order`; orders are below 64 by construction (at most `ORDERS[0]`, or
+/// `order_for_pages` of a page count).
+pub(crate) fn pages_of_order(order: u32) -> usize {
+    1usize.wrapping_shl(order)
+}
+
+/// The page order of pool `idx`'s blocks.
+fn order_of_pool(idx: usize) -> u32 {
+    ORDERS.get(idx).copied().unwrap_or(0)
 }
 
 /// The pool index of a block order (the first class of that order).
@@ -84,8 +94,9 @@ pub(crate) fn check_name(name: &[u8]) -> Result {
         || name.iter().any(|&c| matches!(c, 0 | b'/' | b'%'))
     {
         pr_err!(
-            "invalid heap name '{}': 1 to {} characters, none of '/', '%'\n",
-            kernel::str::BStr::from_bytes(name),
+            "invalid heap name '%.*s': 1 to %zu characters, none of '/', '%%'\n",
+            precision(name),
+            name.as_ptr(),
             NAME_LEN - 1
         );
         return Err(EINVAL);
@@ -93,12 +104,27 @@ pub(crate) fn check_name(name: &[u8]) -> Result {
     Ok(())
 }
 
+/// `name` with a NUL after it, as the dma-heap core and sysfs take it; `check_name` has made
+/// sure it fits.
+pub(crate) fn nul_terminated(name: &[u8]) -> [u8; NAME_LEN] {
+    let mut n = [0u8; NAME_LEN];
+    for (dst, &src) in n.iter_mut().take(NAME_LEN - 1).zip(name) {
+        *dst = src;
+    }
+    n
+}
+
 /// Counts a pooled block as reclaimable kernel memory (`KReclaimable` in /proc/meminfo), as
 /// Android's page pools do: the shrinker gives it back on demand, so MemAvailable includes it.
 fn account_pooled(page: PagePtr, order: u32, pooled: bool) {
-    let pages = 1isize << order;
+    let pages = pages_of_order(order) as isize;
     // SAFETY: `page` is a block this module owns; the counter update is interrupt-safe.
-    unsafe { b::dmaheap_mod_reclaimable(page.0, if pooled { pages } else { -pages } as _) };
+    unsafe {
+        b::dmaheap_mod_reclaimable(
+            page.0,
+            if pooled { pages } else { pages.wrapping_neg() } as _,
+        )
+    };
 }
 
 fn gfp_for_order(order: u32) -> b::gfp_t {
@@ -126,7 +152,7 @@ unsafe impl Send for PagePtr {}
 
 /// Pooled, zeroed (and for uncached heaps, flushed) blocks per order.
 pub(crate) struct PoolLists {
-    lists: [KVVec<PagePtr>; NUM_ORDERS],
+    lists: [KVec<PagePtr>; NUM_ORDERS],
 }
 
 /// What backs a heap.
@@ -154,33 +180,33 @@ impl Carveout {
     /// Claims `[base, base + size)` and puts it under genalloc.
     pub(crate) fn new(name: &[u8], base: u64, size: usize) -> Result<Carveout> {
         let page = PAGE_SIZE as u64;
-        if size == 0 || base == 0 || base % page != 0 || size as u64 % page != 0 {
+        if size == 0
+            || base == 0
+            || base % page != 0
+            || size as u64 % page != 0
+            || base.checked_add(size as u64).is_none()
+        {
             pr_err!(
-                "carveout {}: base and size must be non-zero multiples of the page size\n",
-                kernel::str::BStr::from_bytes(name)
+                "carveout %.*s: base and size must be non-zero multiples of the page size\n",
+                precision(name),
+                name.as_ptr()
             );
             return Err(EINVAL);
         }
         // SAFETY: trivial query.
         if !unsafe { b::dmaheap_have_genalloc() } {
             pr_err!("carveout heaps need a kernel with CONFIG_GENERIC_ALLOCATOR\n");
-            return Err(kernel::error::code::ENODEV);
+            return Err(ENODEV);
         }
-        // SAFETY: read-only walk of the resource tree.
-        let overlap = unsafe {
-            b::region_intersects(
-                base,
-                size,
-                b::DMAHEAP_IORESOURCE_SYSTEM_RAM,
-                b::IORES_DESC_NONE as _,
-            )
-        };
-        if overlap != b::REGION_DISJOINT as _ {
+        // System RAM cannot be a carveout: the kernel owns it, and `memremap` refuses (with a
+        // warning) to map it write-combined. Say so clearly before anything is claimed.
+        if overlaps_system_ram(base, size) {
             pr_err!(
-                "carveout {}: {:#x}+{:#x} overlaps System RAM; reserve it at boot (memmap=SIZE$BASE, a no-map reserved-memory node)\n",
-                kernel::str::BStr::from_bytes(name),
+                "carveout %.*s: %#llx+%#llx overlaps System RAM; reserve it at boot (memmap=SIZE$BASE, a no-map reserved-memory node)\n",
+                precision(name),
+                name.as_ptr(),
                 base,
-                size
+                size as u64
             );
             return Err(EINVAL);
         }
@@ -190,12 +216,13 @@ impl Carveout {
         };
         if res.is_null() {
             pr_err!(
-                "carveout {}: {:#x}+{:#x} is in use\n",
-                kernel::str::BStr::from_bytes(name),
+                "carveout %.*s: %#llx+%#llx is in use\n",
+                precision(name),
+                name.as_ptr(),
                 base,
-                size
+                size as u64
             );
-            return Err(kernel::error::code::EBUSY);
+            return Err(EBUSY);
         }
         // SAFETY: maps the range we just claimed, write-combined.
         let va = unsafe { b::memremap(base, size, b::MEMREMAP_WC as _) } as *mut u8;
@@ -218,11 +245,20 @@ impl Carveout {
         // SAFETY: adds the claimed range to our pool.
         let ret =
             unsafe { b::dmaheap_gen_pool_add(c.pool, base as _, size, b::DMAHEAP_NUMA_NO_NODE) };
-        if ret != 0 {
-            return Err(kernel::error::Error::from_errno(ret));
-        }
+        crate::kapi::error::to_result(ret)?;
         Ok(c)
     }
+}
+
+/// Does `[base, base + size)` (page-aligned, checked not to wrap) hold a page of System RAM?
+/// Asks the resource tree page by page (`page_is_ram`), at load time only.
+fn overlaps_system_ram(base: u64, size: usize) -> bool {
+    let first = base >> PAGE_SHIFT;
+    let pages = (size as u64) >> PAGE_SHIFT;
+    (0..pages).any(|i| {
+        // SAFETY: a read-only walk of the resource tree for one pfn.
+        unsafe { b::page_is_ram(first.wrapping_add(i) as _) != 0 }
+    })
 }
 
 impl Drop for Carveout {
@@ -247,6 +283,10 @@ pub(crate) struct Stats {
     pub(crate) failures: AtomicU64,
     pub(crate) deferred_bytes: AtomicU64,
     pub(crate) pool_pages: [AtomicUsize; NUM_ORDERS],
+    /// Base pages this heap holds from the page allocator, its CMA area or its carveout: in live
+    /// buffers, pools and buffers waiting for the worker (debugfs `pages_owned`). Counted where
+    /// a block is taken and where it is given back, so a leak shows exactly, at any noise level.
+    pub(crate) owned_pages: AtomicU64,
     /// Allocations abandoned because the caller got a fatal signal (debugfs).
     pub(crate) interrupted: AtomicU64,
     /// Cache write-backs of freshly zeroed memory at allocation (uncached heaps; debugfs).
@@ -268,6 +308,7 @@ impl Stats {
             failures: AtomicU64::new(0),
             deferred_bytes: AtomicU64::new(0),
             pool_pages: [const { AtomicUsize::new(0) }; NUM_ORDERS],
+            owned_pages: AtomicU64::new(0),
             interrupted: AtomicU64::new(0),
             flushes_at_alloc: AtomicU64::new(0),
             flushes_at_recycle: AtomicU64::new(0),
@@ -276,9 +317,20 @@ impl Stats {
         }
     }
 
+    fn take_pages(&self, pages: usize) {
+        self.owned_pages.fetch_add(pages as u64, Ordering::Relaxed);
+    }
+
+    fn give_back_pages(&self, pages: usize) {
+        self.owned_pages.fetch_sub(pages as u64, Ordering::Relaxed);
+    }
+
     /// Counts `len` more live bytes and raises the watermark to the new total.
     pub(crate) fn add_bytes(&self, len: u64) {
-        let now = self.bytes.fetch_add(len, Ordering::SeqCst) + len;
+        let now = self
+            .bytes
+            .fetch_add(len, Ordering::SeqCst)
+            .wrapping_add(len);
         self.watermark.fetch_max(now, Ordering::SeqCst);
     }
 
@@ -296,16 +348,16 @@ impl Stats {
 
     /// Pool size in bytes.
     pub(crate) fn pool_bytes(&self) -> usize {
-        ORDERS
-            .iter()
-            .zip(self.pool_pages.iter())
-            .map(|(o, n)| n.load(Ordering::Relaxed) << o << PAGE_SHIFT)
-            .sum()
+        let mut total: usize = 0;
+        for (n, &block) in self.pool_pages.iter().zip(BLOCK_BYTES.iter()) {
+            let block = block.max(PAGE_SIZE);
+            total = total.saturating_add(n.load(Ordering::Relaxed).saturating_mul(block));
+        }
+        total
     }
 }
 
 /// One heap registered with the dma-heap core.
-#[pin_data]
 pub(crate) struct Heap {
     /// NUL-terminated; the dma-heap core keeps a pointer to it, so it lives as long as the heap.
     pub(crate) name: [u8; NAME_LEN],
@@ -313,18 +365,19 @@ pub(crate) struct Heap {
     pub(crate) kind: Kind,
     pub(crate) stats: Stats,
     pub(crate) pool_limit: usize,
-    #[pin]
     pool: SpinLock<PoolLists>,
     pub(crate) dma_heap: AtomicPtr<b::dma_heap>,
     pub(crate) kobj: AtomicPtr<b::kobject>,
     /// The heap's debugfs directory.
     pub(crate) debugfs: AtomicPtr<b::dentry>,
-    pub(crate) dev: DmaDev,
+    /// The heap's own device (`dma_heap_get_dev`), set once registered with a 64-bit DMA mask:
+    /// uncached heaps write back CPU caches through it, as ACK's system heap does.
+    dev: AtomicPtr<b::device>,
 }
 
 // SAFETY: All mutable state is behind atomics or the pool spinlock; `kind` (a CMA area pointer,
 // or a carveout's pool and mapping, which genalloc locks internally) and `dev` are immutable after
-// creation and refer to kernel objects that outlive the module.
+// creation and refer to kernel objects that outlive the module. `dev` is set once.
 unsafe impl Sync for Heap {}
 // SAFETY: see above.
 unsafe impl Send for Heap {}
@@ -336,60 +389,74 @@ impl Heap {
         uncached: bool,
         kind: Kind,
         pool_limit: usize,
-        dev: DmaDev,
-    ) -> Result<Pin<KBox<Heap>>> {
+    ) -> Result<KBox<Heap>> {
         check_name(name)?;
-        let mut n = [0u8; NAME_LEN];
-        n[..name.len()].copy_from_slice(name);
         // Reserve the pool vectors up front so that refilling the pools never allocates.
         let limit = if matches!(kind, Kind::System) {
             pool_limit
         } else {
             0
         };
-        let cap = |idx: usize| limit / block_bytes(idx);
+        let cap = |idx: usize| limit.checked_div(block_bytes(idx)).unwrap_or(0);
         let lists = [
-            KVVec::with_capacity(cap(0), GFP_KERNEL)?,
-            KVVec::with_capacity(cap(1), GFP_KERNEL)?,
-            KVVec::with_capacity(cap(2), GFP_KERNEL)?,
+            KVec::with_capacity(cap(0), GFP_KERNEL)?,
+            KVec::with_capacity(cap(1), GFP_KERNEL)?,
+            KVec::with_capacity(cap(2), GFP_KERNEL)?,
         ];
-        KBox::pin_init(
-            pin_init!(Heap {
-                name: n,
+        let heap = KBox::new(
+            Heap {
+                name: nul_terminated(name),
                 uncached,
                 kind,
                 stats: Stats::new(),
                 pool_limit: limit,
-                pool <- new_spinlock!(PoolLists { lists }, "dmaheap_pool"),
+                pool: SpinLock::new(PoolLists { lists }),
                 dma_heap: AtomicPtr::new(core::ptr::null_mut()),
                 kobj: AtomicPtr::new(core::ptr::null_mut()),
                 debugfs: AtomicPtr::new(core::ptr::null_mut()),
-                dev,
-            }),
+                dev: AtomicPtr::new(core::ptr::null_mut()),
+            },
             GFP_KERNEL,
-        )
+        )?;
+        // SAFETY: the heap stays in this box until it is freed (the box is leaked into `HEAPS`
+        // or dropped whole), and nothing has used the lock yet.
+        unsafe { heap.pool.init(c"dmaheap_pool", lock_class_key!()) };
+        Ok(heap)
+    }
+
+    /// Called once the dma-heap core registered the heap as `dh`: gives its device the 64-bit
+    /// DMA mask its cache write-backs need, then makes it the write-back device. ACK's uncached
+    /// system heap does the same; until then an uncached allocation gets `EAGAIN`, as there.
+    pub(crate) fn registered(&self, dh: *mut b::dma_heap) {
+        self.dma_heap.store(dh, Ordering::Release);
+        // SAFETY: `dh` is the live heap just registered; its device lives as long as the heap.
+        let dev = unsafe { b::dma_heap_get_dev(dh) };
+        // SAFETY: as above.
+        if dev.is_null() || unsafe { b::dmaheap_dma_coerce_mask_and_coherent(dev, u64::MAX) } != 0 {
+            pr_err!(
+                "heap '%.*s': its device takes no 64-bit DMA mask; uncached allocations will fail\n",
+                precision(self.name()),
+                self.name().as_ptr()
+            );
+            return;
+        }
+        self.dev.store(dev, Ordering::Release);
     }
 
     /// The heap name without the NUL.
     pub(crate) fn name(&self) -> &[u8] {
         let len = self.name.iter().position(|&c| c == 0).unwrap_or(NAME_LEN);
-        &self.name[..len]
+        self.name.get(..len).unwrap_or(&[])
     }
 
     fn pool_pop(&self, idx: usize) -> Option<PagePtr> {
         let mut pool = self.pool.lock();
-        let list = &mut pool.lists[idx];
-        let len = list.len();
-        if len == 0 {
-            return None;
+        let p = pool.lists.get_mut(idx)?.pop()?;
+        if let Some(n) = self.stats.pool_pages.get(idx) {
+            n.fetch_sub(1, Ordering::Relaxed);
         }
-        let p = list[len - 1];
-        // SAFETY: `len - 1 < len`, and the element at `len - 1` was copied out above (`PagePtr`
-        // is `Copy` and has no destructor).
-        unsafe { list.set_len(len - 1) };
-        self.stats.pool_pages[idx].fetch_sub(1, Ordering::Relaxed);
         drop(pool);
-        account_pooled(p, ORDERS[idx], false);
+        account_pooled(p, order_of_pool(idx), false);
         Some(p)
     }
 
@@ -398,19 +465,18 @@ impl Heap {
     fn pool_push(&self, idx: usize, page: PagePtr) -> core::result::Result<(), PagePtr> {
         let bytes = block_bytes(idx);
         let mut pool = self.pool.lock();
-        if self.stats.pool_bytes() + bytes > self.pool_limit {
+        if self.stats.pool_bytes().saturating_add(bytes) > self.pool_limit {
             return Err(page);
         }
-        let list = &mut pool.lists[idx];
-        if list.len() == list.capacity() {
+        let (Some(list), Some(n)) = (pool.lists.get_mut(idx), self.stats.pool_pages.get(idx))
+        else {
             return Err(page);
-        }
-        // Within capacity: `push` does not allocate and cannot fail.
-        list.push(page, kernel::alloc::flags::GFP_ATOMIC)
-            .map_err(|_| page)?;
-        self.stats.pool_pages[idx].fetch_add(1, Ordering::Relaxed);
+        };
+        // The capacity was reserved for the pool limit: no allocation under the spinlock.
+        list.push_within_capacity(page)?;
+        n.fetch_add(1, Ordering::Relaxed);
         drop(pool);
-        account_pooled(page, ORDERS[idx], true);
+        account_pooled(page, order_of_pool(idx), true);
         Ok(())
     }
 
@@ -423,7 +489,8 @@ impl Heap {
                 // SAFETY: the block came from `alloc_pages` with this order and is owned by the
                 // pool, which just gave it up.
                 unsafe { b::__free_pages(p.0, order) };
-                freed += 1 << order;
+                self.stats.give_back_pages(pages_of_order(order));
+                freed = freed.saturating_add(pages_of_order(order));
             }
         }
         freed
@@ -433,9 +500,9 @@ impl Heap {
     pub(crate) fn wants_recycle(&self, len: usize) -> bool {
         matches!(self.kind, Kind::System)
             && !under_pressure()
-            && self.stats.pool_bytes() as u64
-                + self.stats.deferred_bytes.load(Ordering::Relaxed)
-                + len as u64
+            && (self.stats.pool_bytes() as u64)
+                .saturating_add(self.stats.deferred_bytes.load(Ordering::Relaxed))
+                .saturating_add(len as u64)
                 <= self.pool_limit as u64
     }
 
@@ -468,15 +535,17 @@ impl Heap {
         if phys == 0 {
             return Err(ENOMEM);
         }
+        self.stats.take_pages(len >> PAGE_SHIFT);
         let chunk = Chunk {
             page: core::ptr::null_mut(),
             phys,
             order: u32::MAX,
             npages: len >> PAGE_SHIFT,
         };
-        let off = (phys - c.base) as usize;
+        // genalloc hands out blocks of the range it was given: `phys >= c.base`.
+        let off = phys.wrapping_sub(c.base) as usize;
         let step = 1usize << 20;
-        let mut done = 0;
+        let mut done: usize = 0;
         while done < len {
             crate::stats::alloc_zeroing_test_delay();
             // SAFETY: process context.
@@ -484,12 +553,13 @@ impl Heap {
                 self.free_chunks(&[chunk]);
                 return Err(EINTR);
             }
-            let n = step.min(len - done);
+            // `done < len` and the block `[off, off + len)` lies inside the carveout: no overflow.
+            let n = step.min(len.wrapping_sub(done));
             // SAFETY: `[off + done, off + done + n)` lies inside the block genalloc gave us, which
             // lies inside the carveout mapped at `c.va`; nobody else uses it yet. The mapping is
             // write-combined: the zeroes reach memory without cache maintenance.
-            unsafe { core::ptr::write_bytes(c.va.add(off + done), 0, n) };
-            done += n;
+            unsafe { core::ptr::write_bytes(c.va.add(off.wrapping_add(done)), 0, n) };
+            done = done.wrapping_add(n);
             // SAFETY: process context, no locks held.
             unsafe { b::dmaheap_cond_resched() };
         }
@@ -501,15 +571,16 @@ impl Heap {
 
     fn alloc_system(&self, len: usize) -> Result<Chunks> {
         // Room for the greedy split (what happens unless high orders run out): one allocation.
-        let mut estimate = 0;
+        let mut estimate: usize = 0;
         let mut rest = len;
-        for idx in 0..NUM_ORDERS {
-            estimate += rest / block_bytes(idx);
-            rest %= block_bytes(idx);
+        for &block in BLOCK_BYTES.iter() {
+            let block = block.max(PAGE_SIZE);
+            estimate = estimate.saturating_add(rest / block);
+            rest %= block;
         }
         let mut chunks = Chunks::with_capacity(estimate)?;
         let mut remaining = len;
-        let mut max_order = ORDERS[0];
+        let mut max_order = order_of_pool(0);
         while remaining > 0 {
             // SAFETY: called in process context (the heap ioctl).
             if unsafe { b::dmaheap_fatal_signal_pending() } {
@@ -525,7 +596,7 @@ impl Heap {
                 self.free_chunks(&chunks);
                 return Err(e);
             }
-            remaining -= chunk.bytes();
+            remaining = remaining.saturating_sub(chunk.bytes());
             max_order = chunk.order;
         }
         Ok(chunks)
@@ -542,7 +613,7 @@ impl Heap {
                     page: p.0,
                     phys: 0,
                     order,
-                    npages: 1 << order,
+                    npages: pages_of_order(order),
                 });
             }
             // SAFETY: plain page allocation; `__GFP_ZERO` zeroes it.
@@ -550,17 +621,19 @@ impl Heap {
             if page.is_null() {
                 continue;
             }
+            self.stats.take_pages(pages_of_order(order));
             let chunk = Chunk {
                 page,
                 phys: 0,
                 order,
-                npages: 1 << order,
+                npages: pages_of_order(order),
             };
             // Zeroing went through the cached kernel mapping: write it back before the pages are
             // handed out for write-combined mappings.
             if self.uncached && !self.flush(page, bytes, &self.stats.flushes_at_alloc) {
                 // SAFETY: the block was just allocated with this order and is not shared.
                 unsafe { b::__free_pages(page, order) };
+                self.stats.give_back_pages(pages_of_order(order));
                 continue;
             }
             return Some(chunk);
@@ -569,12 +642,25 @@ impl Heap {
     }
 
     /// Writes `bytes` at `page` back from the CPU caches and counts it in `counter`.
+    /// Fails if the heap has no write-back device yet (see `registered`) or mapping failed.
     fn flush(&self, page: *mut b::page, bytes: usize, counter: &AtomicU64) -> bool {
-        let ok = self.dev.flush(page, bytes);
-        if ok {
-            counter.fetch_add(1, Ordering::Relaxed);
+        let dev = self.dev.load(Ordering::Acquire);
+        if dev.is_null() {
+            return false;
         }
-        ok
+        // SAFETY: `page` starts `bytes` bytes of memory owned by the caller; `dev` is the heap's
+        // live device, with a 64-bit DMA mask. Mapping for the device writes the CPU caches
+        // back; the mapping itself is not used.
+        unsafe {
+            let addr =
+                b::dma_map_page_attrs(dev, page, 0, bytes, b::dma_data_direction_DMA_TO_DEVICE, 0);
+            if b::dmaheap_dma_mapping_error(dev, addr) != 0 {
+                return false;
+            }
+            b::dma_unmap_page_attrs(dev, addr, bytes, b::dma_data_direction_DMA_TO_DEVICE, 0);
+        }
+        counter.fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     fn alloc_cma(&self, cma: *mut b::cma, len: usize) -> Result<Chunks> {
@@ -586,6 +672,7 @@ impl Heap {
         if page.is_null() {
             return Err(ENOMEM);
         }
+        self.stats.take_pages(count);
         let chunk = Chunk {
             page,
             phys: 0,
@@ -630,6 +717,7 @@ impl Heap {
                     unsafe { b::dmaheap_gen_pool_free(co.pool, c.phys as _, c.bytes()) };
                 }
             }
+            self.stats.give_back_pages(c.npages);
         }
     }
 
@@ -643,7 +731,9 @@ impl Heap {
         for c in chunks {
             let idx = pool_index(c.order);
             let bytes = c.bytes();
-            if let Some(idx) = idx.filter(|_| self.stats.pool_bytes() + bytes <= self.pool_limit) {
+            if let Some(idx) =
+                idx.filter(|_| self.stats.pool_bytes().saturating_add(bytes) <= self.pool_limit)
+            {
                 // SAFETY: the block is ours: nobody references it any more (the dma-buf was
                 // released). Worker thread, no locks held.
                 unsafe { zero_pages(c.page, c.npages, || false) };
@@ -657,6 +747,7 @@ impl Heap {
             }
             // SAFETY: as in `free_chunks`.
             unsafe { b::__free_pages(c.page, c.order) };
+            self.stats.give_back_pages(c.npages);
         }
         // SAFETY: worker thread, no locks held.
         unsafe { b::dmaheap_cond_resched() };
@@ -687,6 +778,10 @@ impl Heap {
         // bookkeeping array is ever sized from them.
         let res = if len > self.max_len() {
             Err(ENOMEM)
+        } else if self.uncached && self.dev.load(Ordering::Acquire).is_null() {
+            // Registered, but its device has no DMA mask yet (`registered` runs right after
+            // `dma_heap_add`): nothing to write the caches back with.
+            Err(EAGAIN)
         } else {
             Buffer::create(self, heap, len, fd_flags)
         };
@@ -701,7 +796,7 @@ impl Heap {
                 if e == EINTR {
                     self.stats.interrupted.fetch_add(1, Ordering::Relaxed);
                 }
-                errno::err_ptr(e)
+                e.to_ptr()
             }
         }
     }
@@ -717,27 +812,28 @@ impl Heap {
 /// The pages are owned by the caller and used by nobody else; process context, no locks held.
 unsafe fn zero_pages(page: *mut b::page, npages: usize, mut stop: impl FnMut() -> bool) -> bool {
     let step = (1usize << 20) / PAGE_SIZE;
-    let mut done = 0;
+    let mut done: usize = 0;
     while done < npages {
         if stop() {
             return false;
         }
-        let n = step.min(npages - done);
-        // SAFETY: `done < npages`: a page of the caller's range.
+        let n = step.min(npages.wrapping_sub(done)); // `done < npages`
+                                                     // SAFETY: `done < npages`: a page of the caller's range.
         let first = unsafe { b::dmaheap_nth_page(page, done) };
         // SAFETY: a plain query of `first`'s kernel mapping.
         let addr = unsafe { b::dmaheap_page_address(first) };
         if !addr.is_null() {
             // SAFETY: lowmem pages of one physically contiguous range are contiguous in the
             // linear mapping; the `n` pages from `first` belong to the caller.
-            unsafe { core::ptr::write_bytes(addr.cast::<u8>(), 0, n * PAGE_SIZE) };
+            // `n * PAGE_SIZE` is at most 1 MiB.
+            unsafe { core::ptr::write_bytes(addr.cast::<u8>(), 0, n.wrapping_mul(PAGE_SIZE)) };
         } else {
             for i in 0..n {
                 // SAFETY: `done + i < npages`: a page of the caller's range.
                 unsafe { b::dmaheap_clear_highpage(b::dmaheap_nth_page(first, i)) };
             }
         }
-        done += n;
+        done = done.wrapping_add(n);
         // SAFETY: process context, no locks held (the caller's contract).
         unsafe { b::dmaheap_cond_resched() };
     }
@@ -775,16 +871,30 @@ pub(crate) fn under_pressure() -> bool {
 /// Called only by the dma-heap core, for a heap registered with a `Heap` as private data.
 unsafe extern "C" fn heap_allocate(
     heap: *mut b::dma_heap,
-    len: kernel::ffi::c_ulong,
+    len: crate::kapi::ffi::c_ulong,
     fd_flags: u32,
     _heap_flags: u64,
 ) -> *mut b::dma_buf {
     // SAFETY: the heap was registered with a pointer to a leaked `Heap` as its private data.
     let h = unsafe { &*(b::dma_heap_get_drvdata(heap) as *const Heap) };
-    h.allocate(heap, len, fd_flags)
+    // `unsigned long` is `usize` on every kernel architecture.
+    h.allocate(heap, len as usize, fd_flags)
+}
+
+/// `dma_heap_ops.get_pool_size` (ACK): bytes held in this heap's pools, which the dma-heap core
+/// sums into /sys/kernel/dma_heap/total_pools_kb (Android's "DMA-BUF heap pools").
+///
+/// # Safety
+/// Called only by the dma-heap core, for a heap registered with a `Heap` as private data.
+unsafe extern "C" fn heap_get_pool_size(heap: *mut b::dma_heap) -> crate::kapi::ffi::c_long {
+    // SAFETY: as in `heap_allocate`.
+    let h = unsafe { &*(b::dma_heap_get_drvdata(heap) as *const Heap) };
+    crate::kapi::ffi::c_long::try_from(h.stats.pool_bytes())
+        .unwrap_or(crate::kapi::ffi::c_long::MAX)
 }
 
 /// The operations shared by all heaps of this module.
 pub(crate) static HEAP_OPS: b::dma_heap_ops = b::dma_heap_ops {
     allocate: Some(heap_allocate),
+    get_pool_size: Some(heap_get_pool_size),
 };

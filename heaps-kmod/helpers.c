@@ -21,8 +21,51 @@
 #include <linux/vmstat.h>
 #include <linux/swap.h>
 #include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/mutex.h>
 
 #include "helpers.h"
+
+/*
+ * spin_lock_init() declares a lock class key of its own at each call site; the Rust side keeps
+ * one static key per call site instead and passes it here, so lockdep tells its locks apart.
+ * Without CONFIG_DEBUG_SPINLOCK the lock is a plain initialiser and takes no key.
+ */
+void dmaheap_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key)
+{
+#ifdef CONFIG_DEBUG_SPINLOCK
+	__raw_spin_lock_init(spinlock_check(lock), name, key, LD_WAIT_CONFIG);
+#else
+	spin_lock_init(lock);
+#endif
+}
+
+void dmaheap_spin_lock(spinlock_t *lock)
+{
+	spin_lock(lock);
+}
+
+void dmaheap_spin_unlock(spinlock_t *lock)
+{
+	spin_unlock(lock);
+}
+
+/* mutex_lock() is a macro for mutex_lock_nested() under lockdep, a function otherwise. */
+void dmaheap_mutex_lock(struct mutex *lock)
+{
+	mutex_lock(lock);
+}
+
+void *dmaheap_kmalloc(size_t size, gfp_t gfp)
+{
+	return kmalloc(size, gfp);
+}
+
+void *dmaheap_kvmalloc(size_t size, gfp_t gfp)
+{
+	return kvmalloc(size, gfp);
+}
 
 struct page *dmaheap_alloc_pages(gfp_t gfp, unsigned int order)
 {
@@ -116,11 +159,6 @@ void dmaheap_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sg
 int dmaheap_dma_coerce_mask_and_coherent(struct device *dev, u64 mask)
 {
 	return dma_coerce_mask_and_coherent(dev, mask);
-}
-
-struct device *dmaheap_root_device_register(const char *name)
-{
-	return root_device_register(name);
 }
 
 void dmaheap_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr)

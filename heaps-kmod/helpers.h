@@ -10,6 +10,7 @@
 #include <linux/types.h>
 #include <linux/dma-direction.h>
 #include <linux/pgtable.h>
+#include <linux/spinlock_types.h>
 
 struct page;
 struct scatterlist;
@@ -19,6 +20,16 @@ struct iosys_map;
 struct module;
 struct resource;
 struct gen_pool;
+struct lock_class_key;
+struct mutex;
+
+/* kapi/: locks and allocations, whose kernel API is macros and static inlines. */
+void dmaheap_spin_lock_init(spinlock_t *lock, const char *name, struct lock_class_key *key);
+void dmaheap_spin_lock(spinlock_t *lock);
+void dmaheap_spin_unlock(spinlock_t *lock);
+void dmaheap_mutex_lock(struct mutex *lock);
+void *dmaheap_kmalloc(size_t size, gfp_t gfp);
+void *dmaheap_kvmalloc(size_t size, gfp_t gfp);
 
 struct page *dmaheap_alloc_pages(gfp_t gfp, unsigned int order);
 struct page *dmaheap_nth_page(struct page *page, unsigned long n);
@@ -42,7 +53,6 @@ void dmaheap_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
 void dmaheap_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
 					 enum dma_data_direction dir);
 int dmaheap_dma_coerce_mask_and_coherent(struct device *dev, u64 mask);
-struct device *dmaheap_root_device_register(const char *name);
 void dmaheap_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
 void dmaheap_iosys_map_clear(struct iosys_map *map);
 void dmaheap_cond_resched(void);

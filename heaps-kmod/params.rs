@@ -6,8 +6,9 @@
 //! emitted by hand into the `__param` section, exactly as `module_param_named()` does in C.
 
 use crate::bindings as b;
+use crate::kapi::ffi::c_char;
+use crate::modinfo;
 use core::ffi::c_void;
-use kernel::ffi::c_char;
 
 #[allow(improper_ctypes)]
 extern "C" {
@@ -37,14 +38,6 @@ macro_rules! param {
                 arg: (&raw mut $var) as *mut c_void,
             },
         });
-    };
-}
-
-macro_rules! modinfo {
-    ($name:ident, $text:literal) => {
-        #[link_section = ".modinfo"]
-        #[used]
-        static $name: [u8; $text.len()] = *$text;
     };
 }
 
@@ -141,7 +134,7 @@ fn charp(p: *const *mut c_char) -> &'static [u8] {
         return b"";
     }
     // SAFETY: `s` is a NUL-terminated string, see above.
-    unsafe { kernel::str::CStr::from_char_ptr(s) }.as_bytes()
+    unsafe { crate::kapi::str::from_char_ptr(s) }
 }
 
 /// Name of the cached system heap; empty means "not registered".

@@ -17,7 +17,10 @@
 //! | `contiguous`        | 1 for CMA and carveout heaps (physically contiguous)      |
 //! | `carveout`          | 1 for carveout heaps                                      |
 //!
-//! debugfs, one decimal counter per file: `alloc_interrupted` (allocations abandoned for a fatal
+//! debugfs, one decimal counter per file: `pages_owned` (base pages the heap holds from the page
+//! allocator, its CMA area or carveout, live, pooled or waiting for the worker: 0 once buffers
+//! are closed and the pools drained, whatever else the system does), `alloc_interrupted`
+//! (allocations abandoned for a fatal
 //! signal), `flushes_at_alloc` / `flushes_at_recycle` (cache write-backs of zeroed memory for
 //! uncached heaps, at allocation and before pooling), `syncs_for_cpu_<dir>` /
 //! `syncs_for_device_<dir>` (syncs of mapped attachments in begin/end_cpu_access, by the
@@ -31,11 +34,10 @@
 
 use crate::bindings as b;
 use crate::heap::{for_each_heap, Heap};
+use crate::kapi::ffi::c_char;
+use crate::kapi::prelude::*;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use kernel::error::code::ENOMEM;
-use kernel::ffi::c_char;
-use kernel::prelude::*;
 
 const NATTRS: usize = 13;
 const NAMES: [&core::ffi::CStr; NATTRS] = [
@@ -68,19 +70,22 @@ static ROOT: AtomicPtr<b::kobject> = AtomicPtr::new(ptr::null_mut());
 static DEBUGFS_ROOT: AtomicPtr<b::dentry> = AtomicPtr::new(ptr::null_mut());
 
 /// The debugfs counters of a heap: file name and counter.
-fn debug_counters(h: &Heap) -> [(&'static core::ffi::CStr, &AtomicU64); 9] {
+fn debug_counters(h: &Heap) -> [(&'static core::ffi::CStr, &AtomicU64); 10] {
     let s = &h.stats;
     // Indexed by `enum dma_data_direction`: BIDIRECTIONAL, TO_DEVICE, FROM_DEVICE.
+    let [cpu_bidi, cpu_to, cpu_from] = &s.syncs_for_cpu;
+    let [dev_bidi, dev_to, dev_from] = &s.syncs_for_device;
     [
+        (c"pages_owned", &s.owned_pages),
         (c"alloc_interrupted", &s.interrupted),
         (c"flushes_at_alloc", &s.flushes_at_alloc),
         (c"flushes_at_recycle", &s.flushes_at_recycle),
-        (c"syncs_for_cpu_bidirectional", &s.syncs_for_cpu[0]),
-        (c"syncs_for_cpu_to_device", &s.syncs_for_cpu[1]),
-        (c"syncs_for_cpu_from_device", &s.syncs_for_cpu[2]),
-        (c"syncs_for_device_bidirectional", &s.syncs_for_device[0]),
-        (c"syncs_for_device_to_device", &s.syncs_for_device[1]),
-        (c"syncs_for_device_from_device", &s.syncs_for_device[2]),
+        (c"syncs_for_cpu_bidirectional", cpu_bidi),
+        (c"syncs_for_cpu_to_device", cpu_to),
+        (c"syncs_for_cpu_from_device", cpu_from),
+        (c"syncs_for_device_bidirectional", dev_bidi),
+        (c"syncs_for_device_to_device", dev_to),
+        (c"syncs_for_device_from_device", dev_from),
     ]
 }
 
@@ -92,7 +97,10 @@ fn value(h: &Heap, idx: usize) -> u64 {
         2 => s.watermark.load(Ordering::Relaxed),
         3 => s.failures.load(Ordering::Relaxed),
         4 => s.pool_bytes() as u64,
-        5..=7 => s.pool_pages[idx - 5].load(Ordering::Relaxed) as u64,
+        5..=7 => s
+            .pool_pages
+            .get(idx.wrapping_sub(5))
+            .map_or(0, |n| n.load(Ordering::Relaxed) as u64),
         8 => h.pool_limit as u64,
         9 => s.deferred_bytes.load(Ordering::Relaxed),
         10 => h.uncached as u64,
@@ -183,12 +191,16 @@ pub(crate) fn init() -> Result {
     unsafe {
         let (attrs_ptr, ptrs_ptr) = (&raw mut ATTRS, &raw mut ATTR_PTRS);
         let (attrs, ptrs) = (&mut *attrs_ptr, &mut *ptrs_ptr);
-        for (i, a) in attrs.iter_mut().enumerate() {
-            a.attr.name = NAMES[i].as_ptr().cast();
-            a.attr.mode = if i == WATERMARK { 0o644 } else { 0o444 };
+        // `ptrs` has one more slot than `attrs`: the NULL that ends the group's list.
+        let mut idx: usize = 0;
+        for ((a, name), slot) in attrs.iter_mut().zip(NAMES.iter()).zip(ptrs.iter_mut()) {
+            let writable = idx == WATERMARK;
+            a.attr.name = name.as_ptr().cast();
+            a.attr.mode = if writable { 0o644 } else { 0o444 };
             a.show = Some(show);
-            a.store = if i == WATERMARK { Some(store) } else { None };
-            ptrs[i] = &mut a.attr;
+            a.store = if writable { Some(store) } else { None };
+            *slot = &mut a.attr;
+            idx = idx.wrapping_add(1); // at most NATTRS
         }
         let group_ptr = &raw mut GROUP;
         let group = &mut *group_ptr;
@@ -238,7 +250,7 @@ pub(crate) fn add_heap(h: &Heap) -> Result {
     if ret != 0 {
         // SAFETY: drops the only reference.
         unsafe { b::kobject_put(kobj) };
-        return Err(kernel::error::Error::from_errno(ret));
+        return Err(Error::from_errno(ret));
     }
     h.kobj.store(kobj, Ordering::Release);
     // SAFETY: `h.name` is NUL-terminated; the parent is our debugfs root (or an error pointer).

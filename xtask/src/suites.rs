@@ -325,7 +325,22 @@ fn heaps_kmod_load(arch: Arch) -> Vec<GuestStep> {
 /// let KASAN see a worker that exits before `kthread_stop`; kmemleak at the end of the plan sees
 /// anything left allocated.
 fn heaps_kmod_load_guards(arch: Arch) -> Vec<GuestStep> {
+    // 2 MiB of the guest's RAM, 128 MiB into it: System RAM on every boot of the test bed.
+    let ram = match arch {
+        Arch::X86_64 => 0x0800_0000u64,
+        Arch::Arm64 => 0x4800_0000u64,
+    };
     vec![
+        check(
+            "heaps-kmod",
+            "a carveout over System RAM is refused with a clear error before anything is claimed",
+            &format!(
+                "! insmod /lib/modules/dmaheap_heaps.ko system_name= system_uncached_name= \
+                 carveout_heaps=kmod-ram:{ram:#x}:2M 2>/dev/null && \
+                 dmesg | grep -q 'carveout kmod-ram: {ram:#x}+0x200000 overlaps System RAM' && \
+                 ! grep -q 'dmaheap carveout' /proc/iomem && ! test -e /sys/kernel/dmaheap_heaps"
+            ),
+        ),
         check(
             "heaps-kmod",
             "a heap name with '%' is refused before anything is registered",

@@ -56,14 +56,27 @@ fn ddk_module_builds_the_rust_crate() {
             None => assert!(root_file(s).is_file(), "heaps-kmod/{s} does not exist"),
         }
     }
-    // Every module of the crate (`mod x;` in the crate root) is a source.
-    let crate_src = read(&format!("heaps-kmod/{root}"));
-    for line in crate_src.lines().map(str::trim) {
-        if let Some(m) = line.strip_prefix("mod ").and_then(|l| l.strip_suffix(';')) {
-            assert!(
-                srcs.contains(&format!("{m}.rs")),
-                "crate module {m}.rs is not in srcs"
-            );
+    // Every module of the crate (`mod x;` in the crate root, and in its modules: `x.rs` or
+    // `x/mod.rs`, whose own modules live in `x/`) is a source.
+    let mut pending = vec![(root.to_owned(), String::new())];
+    while let Some((file, dir)) = pending.pop() {
+        for line in read(&format!("heaps-kmod/{file}")).lines().map(str::trim) {
+            let Some(m) = line
+                .strip_prefix("pub(crate) mod ")
+                .or_else(|| line.strip_prefix("mod "))
+                .and_then(|l| l.strip_suffix(';'))
+            else {
+                continue;
+            };
+            let flat = format!("{dir}{m}.rs");
+            let nested = format!("{dir}{m}/mod.rs");
+            if srcs.contains(&flat) {
+                pending.push((flat, dir.clone()));
+            } else if srcs.contains(&nested) {
+                pending.push((nested, format!("{dir}{m}/")));
+            } else {
+                panic!("crate module {flat} (or {nested}) is not in srcs");
+            }
         }
     }
     // Local headers the C and Rust sides include are listed, and the file the crate includes
