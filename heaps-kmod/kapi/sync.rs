@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Locks and a wait queue over the kernel's `spinlock_t`, `struct mutex` and
-//! `wait_queue_head`.
+//! `wait_queue_head`, in the shape of the `kernel` crate's `Lock<Backend, T>`.
 //!
 //! The C objects are self-referential once initialised (list heads pointing at themselves,
 //! lockdep maps), so they are created inert by `new` and initialised by `init` where they will
@@ -49,23 +49,92 @@ fn name_ptr(name: LockName) -> *const c_char {
     name.as_ptr().cast()
 }
 
+/// A kind of kernel lock: its C state and the C calls that initialise, take and release it.
+///
+/// # Safety
+/// `lock` and `unlock` must give mutual exclusion over a state that `init` initialised.
+pub(crate) unsafe trait Backend {
+    type State;
+
+    /// # Safety
+    /// `state` is not in use and stays where it is from now on.
+    unsafe fn init(state: *mut Self::State, name: *const c_char, key: *mut b::lock_class_key);
+    /// # Safety
+    /// `state` was initialised by `init`.
+    unsafe fn lock(state: *mut Self::State);
+    /// # Safety
+    /// `state` is held by the current thread.
+    unsafe fn unlock(state: *mut Self::State);
+}
+
+/// `spinlock_t`: never sleeps while held.
+pub(crate) struct SpinLockBackend;
+
+// SAFETY: `spin_lock` / `spin_unlock` give mutual exclusion.
+unsafe impl Backend for SpinLockBackend {
+    type State = b::spinlock_t;
+
+    unsafe fn init(state: *mut b::spinlock_t, name: *const c_char, key: *mut b::lock_class_key) {
+        // SAFETY: by the caller's contract.
+        unsafe { b::dmaheap_spin_lock_init(state, name, key) };
+    }
+
+    unsafe fn lock(state: *mut b::spinlock_t) {
+        // SAFETY: by the caller's contract.
+        unsafe { b::dmaheap_spin_lock(state) };
+    }
+
+    unsafe fn unlock(state: *mut b::spinlock_t) {
+        // SAFETY: by the caller's contract.
+        unsafe { b::dmaheap_spin_unlock(state) };
+    }
+}
+
+/// `struct mutex`: a sleeping lock, process context only.
+pub(crate) struct MutexBackend;
+
+// SAFETY: `mutex_lock` / `mutex_unlock` give mutual exclusion.
+unsafe impl Backend for MutexBackend {
+    type State = b::mutex;
+
+    unsafe fn init(state: *mut b::mutex, name: *const c_char, key: *mut b::lock_class_key) {
+        // SAFETY: by the caller's contract.
+        unsafe { b::__mutex_init(state, name, key) };
+    }
+
+    unsafe fn lock(state: *mut b::mutex) {
+        // SAFETY: by the caller's contract; callers of a mutex are in process context.
+        unsafe { b::dmaheap_mutex_lock(state) };
+    }
+
+    unsafe fn unlock(state: *mut b::mutex) {
+        // SAFETY: by the caller's contract.
+        unsafe { b::mutex_unlock(state) };
+    }
+}
+
+/// Data protected by a kernel lock.
+pub(crate) struct Lock<B: Backend, T> {
+    state: UnsafeCell<B::State>,
+    data: UnsafeCell<T>,
+}
+
 /// Data protected by a `spinlock_t`.
-pub(crate) struct SpinLock<T> {
-    lock: UnsafeCell<b::spinlock_t>,
-    data: UnsafeCell<T>,
-}
+pub(crate) type SpinLock<T> = Lock<SpinLockBackend, T>;
+/// Data protected by a `struct mutex`.
+pub(crate) type Mutex<T> = Lock<MutexBackend, T>;
 
 // SAFETY: the lock hands out the data to one thread at a time.
-unsafe impl<T: Send> Send for SpinLock<T> {}
+unsafe impl<B: Backend, T: Send> Send for Lock<B, T> {}
 // SAFETY: as above.
-unsafe impl<T: Send> Sync for SpinLock<T> {}
+unsafe impl<B: Backend, T: Send> Sync for Lock<B, T> {}
 
-impl<T> SpinLock<T> {
+impl<B: Backend, T> Lock<B, T> {
     /// A lock that must be `init`ed before its first use.
-    pub(crate) const fn new(data: T) -> SpinLock<T> {
-        SpinLock {
+    pub(crate) const fn new(data: T) -> Self {
+        Lock {
             // SAFETY: a placeholder for `init` to overwrite; never locked before that.
-            lock: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            state: UnsafeCell::new(unsafe { core::mem::zeroed() }),
             data: UnsafeCell::new(data),
         }
     }
@@ -76,22 +145,25 @@ impl<T> SpinLock<T> {
     /// Called once, before any `lock`, and the lock never moves afterwards.
     pub(crate) unsafe fn init(&self, name: LockName, key: &'static LockClassKey) {
         // SAFETY: by the contract, nobody uses the lock yet and it stays where it is.
-        unsafe { b::dmaheap_spin_lock_init(self.lock.get(), name_ptr(name), key.as_ptr()) };
+        unsafe { B::init(self.state.get(), name_ptr(name), key.as_ptr()) };
     }
 
-    pub(crate) fn lock(&self) -> SpinLockGuard<'_, T> {
+    pub(crate) fn lock(&self) -> Guard<'_, B, T> {
         // SAFETY: initialised (`init`'s contract: before any `lock`).
-        unsafe { b::dmaheap_spin_lock(self.lock.get()) };
-        SpinLockGuard { lock: self }
+        unsafe { B::lock(self.state.get()) };
+        Guard { lock: self }
     }
 }
 
-/// The held spinlock; unlocks when dropped.
-pub(crate) struct SpinLockGuard<'a, T> {
-    lock: &'a SpinLock<T>,
+/// The held lock; unlocks when dropped.
+pub(crate) struct Guard<'a, B: Backend, T> {
+    lock: &'a Lock<B, T>,
 }
 
-impl<T> Deref for SpinLockGuard<'_, T> {
+/// A held spinlock.
+pub(crate) type SpinLockGuard<'a, T> = Guard<'a, SpinLockBackend, T>;
+
+impl<B: Backend, T> Deref for Guard<'_, B, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
@@ -100,82 +172,17 @@ impl<T> Deref for SpinLockGuard<'_, T> {
     }
 }
 
-impl<T> DerefMut for SpinLockGuard<'_, T> {
+impl<B: Backend, T> DerefMut for Guard<'_, B, T> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the guard holds the lock, and `&mut self` is exclusive.
         unsafe { &mut *self.lock.data.get() }
     }
 }
 
-impl<T> Drop for SpinLockGuard<'_, T> {
+impl<B: Backend, T> Drop for Guard<'_, B, T> {
     fn drop(&mut self) {
         // SAFETY: the guard holds the lock, taken by this thread.
-        unsafe { b::dmaheap_spin_unlock(self.lock.lock.get()) };
-    }
-}
-
-/// Data protected by a `struct mutex` (sleeping lock: process context only).
-pub(crate) struct Mutex<T> {
-    lock: UnsafeCell<b::mutex>,
-    data: UnsafeCell<T>,
-}
-
-// SAFETY: the lock hands out the data to one thread at a time.
-unsafe impl<T: Send> Send for Mutex<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for Mutex<T> {}
-
-impl<T> Mutex<T> {
-    /// A lock that must be `init`ed before its first use.
-    pub(crate) const fn new(data: T) -> Mutex<T> {
-        Mutex {
-            // SAFETY: a placeholder for `init` to overwrite; never locked before that.
-            lock: UnsafeCell::new(unsafe { core::mem::zeroed() }),
-            data: UnsafeCell::new(data),
-        }
-    }
-
-    /// Initialises the lock where it is.
-    ///
-    /// # Safety
-    /// Called once, before any `lock`, and the lock never moves afterwards.
-    pub(crate) unsafe fn init(&self, name: LockName, key: &'static LockClassKey) {
-        // SAFETY: by the contract, nobody uses the lock yet and it stays where it is.
-        unsafe { b::__mutex_init(self.lock.get(), name_ptr(name), key.as_ptr()) };
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-        // SAFETY: initialised (`init`'s contract); callers are in process context.
-        unsafe { b::dmaheap_mutex_lock(self.lock.get()) };
-        MutexGuard { lock: self }
-    }
-}
-
-/// The held mutex; unlocks when dropped.
-pub(crate) struct MutexGuard<'a, T> {
-    lock: &'a Mutex<T>,
-}
-
-impl<T> Deref for MutexGuard<'_, T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        // SAFETY: the guard holds the lock.
-        unsafe { &*self.lock.data.get() }
-    }
-}
-
-impl<T> DerefMut for MutexGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: the guard holds the lock, and `&mut self` is exclusive.
-        unsafe { &mut *self.lock.data.get() }
-    }
-}
-
-impl<T> Drop for MutexGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: the guard holds the lock, taken by this thread.
-        unsafe { b::mutex_unlock(self.lock.lock.get()) };
+        unsafe { B::unlock(self.lock.state.get()) };
     }
 }
 
@@ -224,10 +231,10 @@ impl WaitQueue {
                 &mut entry,
                 b::DMAHEAP_TASK_INTERRUPTIBLE as _,
             );
-            b::dmaheap_spin_unlock(guard.lock.lock.get());
+            SpinLockBackend::unlock(guard.lock.state.get());
             b::schedule();
             b::finish_wait(self.head.get(), &mut entry);
-            b::dmaheap_spin_lock(guard.lock.lock.get());
+            SpinLockBackend::lock(guard.lock.state.get());
         }
     }
 
