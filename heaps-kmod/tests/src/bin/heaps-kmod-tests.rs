@@ -647,22 +647,63 @@ fn shrinker_pressure(heaps: &[KmodHeap]) -> R {
     })
 }
 
+/// The part of `KReclaimable` that is not slab, in bytes: the kernel's reclaimable non-slab
+/// pages (`NR_KERNEL_MISC_RECLAIMABLE`, which only the module's pools use in the test kernels),
+/// as KReclaimable minus SReclaimable of one /proc/meminfo read (both from the same slab
+/// figure), after /proc/sys/vm/stat_refresh folded every CPU's pending counter deltas: exact,
+/// where KReclaimable alone moves with the dentry and inode caches, and an unfolded counter
+/// lags by up to the per-CPU thresholds.
+fn misc_reclaimable_bytes() -> Result<u64, String> {
+    fs::write("/proc/sys/vm/stat_refresh", "1\n")
+        .map_err(|e| format!("/proc/sys/vm/stat_refresh: {e}"))?;
+    let text = fs::read_to_string("/proc/meminfo").map_err(|e| format!("/proc/meminfo: {e}"))?;
+    let field = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| format!("/proc/meminfo has no {name}"))
+    };
+    let (k, s) = (field("KReclaimable:")?, field("SReclaimable:")?);
+    k.checked_sub(s)
+        .map(|kib| kib * KIB)
+        .ok_or_else(|| format!("KReclaimable {k} kB below SReclaimable {s} kB"))
+}
+
+/// [`misc_reclaimable_bytes`] and the module's pools read together, the pools the same before
+/// and after (nothing moved them in between); tried a few times.
+fn misc_reclaimable_with_pools(heaps: &[KmodHeap]) -> Result<(u64, u64), String> {
+    for _ in 0..5 {
+        let pooled = pool_bytes(heaps);
+        let misc = misc_reclaimable_bytes()?;
+        if pool_bytes(heaps) == pooled {
+            return Ok((misc, pooled));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err("the module's pools kept changing while /proc/meminfo was read".into())
+}
+
 /// Pooled pages count as reclaimable kernel memory (`KReclaimable`), so that MemAvailable
-/// includes them; emptying the pools takes them out again.
+/// includes them: its non-slab part rises by exactly the pooled bytes when the pools fill, and
+/// emptying the pools takes them out again, exactly.
 fn pools_reclaimable(heaps: &[KmodHeap]) -> R {
-    const NOISE: u64 = 4 * MIB;
     ensure(drain_pools(), || "pools did not drain".into())?;
-    let base = meminfo("KReclaimable:") * KIB;
+    let (base, drained) = misc_reclaimable_with_pools(heaps)?;
+    ensure(drained == 0, || {
+        format!("the module's pools hold {drained} bytes after draining")
+    })?;
     fill_pools(heaps)?;
-    let pooled = pool_bytes(heaps);
-    let full = meminfo("KReclaimable:") * KIB;
-    ensure(full + NOISE >= base + pooled, || {
-        format!("KReclaimable {base} -> {full} bytes with {pooled} bytes pooled")
+    let (full, pooled) = misc_reclaimable_with_pools(heaps)?;
+    ensure(full.checked_sub(base) == Some(pooled), || {
+        format!("KReclaimable's non-slab part {base} -> {full} bytes with {pooled} bytes pooled")
     })?;
     ensure(drain_pools(), || "pools did not drain".into())?;
-    let drained = meminfo("KReclaimable:") * KIB;
-    ensure(drained + pooled <= full + NOISE, || {
-        format!("KReclaimable {full} -> {drained} bytes after {pooled} pooled bytes were freed")
+    let (after, _) = misc_reclaimable_with_pools(heaps)?;
+    ensure(after == base, || {
+        format!(
+            "KReclaimable's non-slab part {full} -> {after} bytes after the {pooled} pooled bytes were freed, {base} before"
+        )
     })
 }
 
@@ -803,67 +844,131 @@ fn total_pools_kb() -> Result<u64, String> {
         .map_err(|e| format!("{TOTAL_POOLS_KB}: {text:?}: {e}"))
 }
 
-/// `total_pools_kb` is the module's pools: 0 with the pools drained (the kernel's own heaps have
-/// no pools), exactly the module's `pool_bytes` once released buffers were pooled, and 0 again
-/// after the pools are drained.
+/// `total_pools_kb` and the module's pools (sum of `pool_bytes` over its heaps) read together:
+/// the pools before and after the file must agree, so that nothing (reclaim, the worker) moved
+/// them in between. Tried a few times; the pools never holding still is an error.
+fn total_pools_kb_with_pools(heaps: &[KmodHeap]) -> Result<(u64, u64), String> {
+    for _ in 0..5 {
+        let pooled = pool_bytes(heaps);
+        let total = total_pools_kb()?;
+        if pool_bytes(heaps) == pooled {
+            return Ok((total, pooled));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err("the module's pools kept changing while total_pools_kb was read".into())
+}
+
+/// ACK's `/sys/kernel/dma_heap/total_pools_kb` sums the heaps' `get_pool_size`, which the module
+/// implements as its heap's pool bytes (every pooled block, every order). With the module's pools
+/// drained it reads the other heaps' pools: the kernel's own system and CMA heaps keep none (no
+/// `get_pool_size`), so 0. Then each pooled heap releases buffers of 1 MiB + 64 KiB + a page (a
+/// block of each pool size when the high orders are free), a different number per heap so that
+/// each heap's share shows, and the file rises by exactly the module's pool bytes / 1024. The
+/// module's own counters are the reference: each heap's `pool_bytes` is what it released and
+/// what its blocks per size make. Draining the pools brings the file back. A kernel without the
+/// file fails here: the test kernels carry ACK's interface.
 fn total_pools_kb_follows_pools(heaps: &[KmodHeap]) -> R {
-    let Some(h) = heaps.iter().find(|h| !h.contiguous && !h.uncached) else {
-        return Err("no cached system heap of the module is loaded".into());
-    };
-    ensure(drain_pools(), || "pools did not drain".into())?;
-    let drained = total_pools_kb()?;
-    ensure(drained == 0, || {
-        format!("{TOTAL_POOLS_KB} reads {drained} with every pool drained")
+    let pooled_heaps: Vec<&KmodHeap> = heaps.iter().filter(|h| !h.contiguous).collect();
+    ensure(!pooled_heaps.is_empty(), || {
+        "no system heap of the module (the pooled heaps) is loaded".into()
     })?;
-    let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
-    let buffers: Vec<_> = (0..8)
-        .map(|_| heap.allocate(MIB))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("1 MiB from {}: {e}", h.name))?;
-    drop(buffers);
+    ensure(drain_pools(), || "pools did not drain".into())?;
+    let (baseline, drained) = total_pools_kb_with_pools(heaps)?;
+    ensure(drained == 0, || {
+        format!("the module's pools hold {drained} bytes after draining")
+    })?;
+    ensure(baseline == 0, || {
+        format!(
+            "{TOTAL_POOLS_KB} reads {baseline} KiB with the module's pools drained; the kernel's own heaps keep no pools"
+        )
+    })?;
+    // 1 MiB + 64 KiB + a page, whatever the page size.
+    let classes = pool_classes();
+    let size: u64 = classes.iter().map(|&(block, _)| block).sum();
+    let mut expected = Vec::new();
+    for (i, h) in pooled_heaps.iter().enumerate() {
+        let n = i as u64 + 2;
+        let heap = DmaHeap::open(&h.name).map_err(|e| e.to_string())?;
+        let bufs: Vec<DmaBuf> = (0..n)
+            .map(|_| heap.allocate(size))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{}: {size} bytes: {e}", h.name))?;
+        drop(bufs);
+        expected.push((*h, n));
+    }
     ensure(wait_all_deferred(), || {
         "deferred free did not finish".into()
     })?;
-    let pooled = pool_bytes(heaps);
-    ensure(pooled >= 8 * MIB, || {
-        format!("{}: {pooled} bytes pooled after releasing 8 MiB", h.name)
-    })?;
-    let reported = total_pools_kb()?;
-    ensure(reported * KIB == pooled, || {
-        format!("{TOTAL_POOLS_KB} reads {reported} KiB, the module's pools hold {pooled} bytes")
-    })?;
-    ensure(drain_pools(), || "pools did not drain".into())?;
-    let after = total_pools_kb()?;
-    ensure(after == 0, || {
-        format!("{TOTAL_POOLS_KB} reads {after} KiB after the pools drained")
-    })
-}
-
-/// With the pools drained, each heap owns exactly the pages of its open buffers: the module's
-/// `pages_owned` (counted where it takes a block from the page allocator, its CMA area or
-/// carveout, and where it gives one back) equals the heap's live `bytes`. Exact, whatever else
-/// the system does: free memory moves by megabytes with slab growth, deferred `fput`s and the
-/// per-CPU lists (2092 KiB once, in a run under fault injection that leaked nothing), so it is
-/// only a coarse cross-check here, against a loss far beyond that noise.
-fn no_pages_leaked_since(heaps: &[&KmodHeap], free_before: u64) -> R {
-    ensure(drain_pools(), || "pools did not drain".into())?;
-    for h in heaps {
-        let owned = debug_stat(&h.name, "pages_owned");
-        let live = stat(&h.name, "bytes") / page_size();
-        ensure(owned == live, || {
+    let (total, pooled) = total_pools_kb_with_pools(heaps)?;
+    for &(h, n) in &expected {
+        let heap_pool = stat(&h.name, "pool_bytes");
+        ensure(heap_pool == n * size, || {
             format!(
-                "{}: the module owns {owned} pages, its open buffers {live}, with the pools drained: pages leaked",
+                "{}: pool_bytes {heap_pool} after releasing {n} buffers of {size} bytes into drained pools",
+                h.name
+            )
+        })?;
+        // The blocks per size make the pool bytes. (How a buffer splits into blocks depends on
+        // which high orders the page allocator had free, so only their sum is exact; with
+        // 64 KiB pages the page file stays 0, its blocks being the 64 KiB class.)
+        let mut by_blocks = 0;
+        let mut counts = Vec::new();
+        for &(block, file) in &classes {
+            let blocks = stat(&h.name, file);
+            counts.push(format!("{file} {blocks}"));
+            by_blocks += blocks * block;
+        }
+        println!("# {}: {n} buffers released: {}", h.name, counts.join(", "));
+        ensure(by_blocks == heap_pool, || {
+            format!(
+                "{}: pool_bytes {heap_pool}, its blocks per size make {by_blocks}",
                 h.name
             )
         })?;
     }
+    println!(
+        "# {TOTAL_POOLS_KB}: {baseline} KiB drained, {total} KiB with {pooled} bytes pooled by the module"
+    );
+    let rise = total.checked_sub(baseline);
+    ensure(pooled % KIB == 0 && rise == Some(pooled / KIB), || {
+        format!(
+            "{TOTAL_POOLS_KB} went from {baseline} to {total} KiB; the module's pools hold {pooled} bytes"
+        )
+    })?;
+    ensure(drain_pools(), || "pools did not drain".into())?;
+    let (after, _) = total_pools_kb_with_pools(heaps)?;
+    ensure(after == baseline, || {
+        format!("{TOTAL_POOLS_KB} reads {after} KiB after the pools drained, {baseline} KiB before")
+    })
+}
+
+/// The leak verdict of the SIGKILL and fault-injection tests, exact whatever else the system
+/// does: with the pools drained, every counter the module keeps for the heaps (buffers, bytes,
+/// pool and deferred bytes, and `pages_owned`, counted where it takes a block from the page
+/// allocator, its CMA area or carveout and where it gives one back) is where it was before the
+/// test, and each heap's pages are exactly its live, pooled and deferred bytes. Objects the
+/// kernel allocated for a buffer (dma-buf, file, sysfs stats) are kmemleak's part, scanned once
+/// after these tests. Free memory is only a coarse cross-check: it moves by megabytes without a
+/// leak (slab pages of freed objects, KASAN's quarantine, which may hold 1/32 of RAM, and its
+/// vmalloc shadow, the per-CPU lists and counters; 2092 KiB once in a run under fault injection
+/// that leaked nothing), so it only fails on a loss far beyond all of that.
+fn nothing_leaked(before: &[HeapHoldings], free_before: u64) -> R {
+    holdings_back_to(before)?;
     let free_after = free_kib();
-    let coarse_kib = 32 * 1024 * (page_size() / 4096).max(1);
+    let coarse_kib = 64 * 1024 * (page_size() / 4096).max(1);
     ensure(free_after + coarse_kib >= free_before, || {
         format!(
             "free memory {free_before} KiB -> {free_after} KiB: more than {coarse_kib} KiB lost"
         )
     })
+}
+
+/// With the pools drained: the counters of `heaps` for [`nothing_leaked`], and free memory for
+/// its coarse check.
+fn leak_baseline(heaps: &[KmodHeap]) -> Result<(Vec<HeapHoldings>, u64), String> {
+    let before = drained_holdings(heaps)?;
+    Ok((before, free_kib()))
 }
 
 /// Runs `work` on a thread of its own whose page allocations fail_page_alloc fails at
@@ -918,22 +1023,15 @@ fn with_page_allocs_failing<T: Send + 'static>(
     Ok(results)
 }
 
-/// fail_page_alloc for one thread: every system-heap allocation fails cleanly with ENOMEM, and
-/// statistics and free memory come back to where they were.
+/// fail_page_alloc for one thread: every system-heap allocation fails cleanly with ENOMEM and is
+/// counted, and the module's counters (pages owned included) come back to where they were.
 fn fault_injection(heaps: &[KmodHeap]) -> R {
     let sys: Vec<KmodHeap> = heaps.iter().filter(|h| !h.contiguous).cloned().collect();
-    ensure(drain_pools(), || "pools did not drain".into())?;
-    let before: Vec<(u64, u64, u64)> = sys
+    let (holdings, free_before) = leak_baseline(&sys)?;
+    let failures_before: Vec<u64> = sys
         .iter()
-        .map(|h| {
-            (
-                stat(&h.name, "buffers"),
-                stat(&h.name, "bytes"),
-                stat(&h.name, "alloc_failures"),
-            )
-        })
+        .map(|h| stat(&h.name, "alloc_failures"))
         .collect();
-    let free_before = free_kib();
     let fds: Vec<_> = sys
         .iter()
         .map(|h| open_heap(&h.name))
@@ -961,18 +1059,8 @@ fn fault_injection(heaps: &[KmodHeap]) -> R {
     ensure(wait_all_deferred(), || {
         "deferred free did not finish".into()
     })?;
-    for (h, (b, by, f)) in sys.iter().zip(before.iter()) {
-        let (b2, by2, f2) = (
-            stat(&h.name, "buffers"),
-            stat(&h.name, "bytes"),
-            stat(&h.name, "alloc_failures"),
-        );
-        ensure(b2 == *b && by2 == *by, || {
-            format!(
-                "{}: buffers {b} -> {b2}, bytes {by} -> {by2} after failed allocations",
-                h.name
-            )
-        })?;
+    for (h, f) in sys.iter().zip(failures_before) {
+        let f2 = stat(&h.name, "alloc_failures");
         ensure(f2 == f + sizes.len() as u64, || {
             format!(
                 "{}: alloc_failures {f} -> {f2}, expected +{}",
@@ -981,7 +1069,7 @@ fn fault_injection(heaps: &[KmodHeap]) -> R {
             )
         })?;
     }
-    no_pages_leaked_since(&sys.iter().collect::<Vec<_>>(), free_before)
+    nothing_leaked(&holdings, free_before)
 }
 
 /// Partial failure: some allocations fail half-way (10 % of page allocations fail); each either
@@ -990,8 +1078,7 @@ fn fault_injection_partial(heaps: &[KmodHeap]) -> R {
     let Some(h) = heaps.iter().find(|h| !h.contiguous && !h.uncached).cloned() else {
         return Err("no cached system heap of the module is loaded".into());
     };
-    ensure(drain_pools(), || "pools did not drain".into())?;
-    let free_before = free_kib();
+    let (holdings, free_before) = leak_baseline(std::slice::from_ref(&h))?;
     let fd = open_heap(&h.name).map_err(|e| e.to_string())?;
     let results = with_page_allocs_failing("10", 24, move |results| {
         for _ in 0..24 {
@@ -1017,15 +1104,13 @@ fn fault_injection_partial(heaps: &[KmodHeap]) -> R {
     ensure(wait_deferred(&h.name), || {
         "deferred free did not finish".into()
     })?;
-    ensure(stat(&h.name, "buffers") == 0, || {
-        "buffers left after the run".into()
-    })?;
-    no_pages_leaked_since(&[&h], free_before)
+    nothing_leaked(&holdings, free_before)
 }
 
 /// SIGKILL during a large allocation: the allocation is abandoned (the module counts it in
-/// debugfs' `alloc_interrupted`), nothing leaks. The parent kills the child once MemFree shows the
-/// allocation under way; an allocation that finished first does not count, so it tries again.
+/// debugfs' `alloc_interrupted`), nothing leaks. The parent kills the child once the heap owns
+/// an eighth of the buffer more pages (`pages_owned`): the allocation is under way; an
+/// allocation that finished first does not count, so it tries again.
 /// This program again as `--alloc-child` (see `main`): it allocates `size` bytes from `h`, then
 /// sleeps, for a test to kill it during or after the allocation.
 fn spawn_alloc_child(h: &KmodHeap, size: u64) -> Result<std::process::Child, String> {
@@ -1038,19 +1123,20 @@ fn spawn_alloc_child(h: &KmodHeap, size: u64) -> Result<std::process::Child, Str
 
 fn fatal_signal(h: &KmodHeap) -> R {
     const ATTEMPTS: usize = 5;
-    ensure(drain_pools(), || "pools did not drain".into())?;
-    let free_start = free_kib();
-    let before = (stat(&h.name, "buffers"), stat(&h.name, "bytes"));
+    let (holdings, free_before) = leak_baseline(std::slice::from_ref(h))?;
     let interrupted_before = debug_stat(&h.name, "alloc_interrupted");
     let size = (meminfo("MemAvailable:") * KIB / 3).min(384 * MIB);
     let mut interrupted = interrupted_before;
     for attempt in 1..=ATTEMPTS {
         ensure(drain_pools(), || "pools did not drain".into())?;
-        let free0 = mem_free_kib() * KIB;
+        let owned0 = pages_owned(&h.name)?;
         let mut child = spawn_alloc_child(h, size)?;
-        // Under way: an eighth of the buffer taken from the page allocator.
+        // Under way: an eighth of the buffer taken from the page allocator. (A failed read
+        // ends the wait too: the child is killed and reaped either way.)
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while mem_free_kib() * KIB + size / 8 > free0 && std::time::Instant::now() < deadline {
+        while pages_owned(&h.name).is_ok_and(|n| n < owned0 + size / 8 / page_size())
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(1));
         }
         let _ = child.kill();
@@ -1064,14 +1150,10 @@ fn fatal_signal(h: &KmodHeap) -> R {
             break;
         }
     }
-    let after = (stat(&h.name, "buffers"), stat(&h.name, "bytes"));
     ensure(interrupted > interrupted_before, || {
         format!("no allocation of {size} bytes was abandoned for SIGKILL in {ATTEMPTS} attempts")
     })?;
-    ensure(after == before, || {
-        format!("buffers/bytes {before:?} -> {after:?} after the killed allocation")
-    })?;
-    no_pages_leaked_since(&[h], free_start)
+    nothing_leaked(&holdings, free_before)
 }
 
 /// CMA and carveout heaps zero an allocation 1 MiB at a time and give it up for a fatal signal
@@ -1081,8 +1163,7 @@ fn fatal_signal_contiguous(h: &KmodHeap) -> R {
     const SIZE: u64 = 16 * MIB;
     const DELAY_PER_MIB: Duration = Duration::from_millis(100);
     const KILL_AFTER: Duration = Duration::from_millis(600);
-    let free_start = free_kib();
-    let before = (stat(&h.name, "buffers"), stat(&h.name, "bytes"));
+    let (holdings, free_before) = leak_baseline(std::slice::from_ref(h))?;
     let interrupted_before = debug_stat(&h.name, "alloc_interrupted");
     let delay = TestDelay::set(TestDelay::ALLOC_ZEROING, DELAY_PER_MIB)
         .map_err(|e| format!("debugfs: {e}"))?;
@@ -1098,15 +1179,13 @@ fn fatal_signal_contiguous(h: &KmodHeap) -> R {
             "alloc_interrupted {interrupted_before} -> {interrupted}: the {SIZE}-byte allocation was not abandoned for SIGKILL"
         )
     })?;
-    let after = (stat(&h.name, "buffers"), stat(&h.name, "bytes"));
-    ensure(after == before, || {
-        format!("buffers/bytes {before:?} -> {after:?} after the killed allocation")
-    })?;
+    // Nothing of the killed allocation stays with the heap: its counters are back.
+    holdings_back_to(&holdings).map_err(|e| format!("after the killed allocation: {e}"))?;
     // The range went back to the area: the same length is there again.
     DmaHeap::open(&h.name)
         .and_then(|d| d.allocate(SIZE))
         .map_err(|e| format!("{SIZE} bytes again after the killed allocation: {e}"))?;
-    no_pages_leaked_since(&[h], free_start)
+    nothing_leaked(&holdings, free_before)
 }
 
 fn rmmod_refused() -> R {
@@ -1218,7 +1297,7 @@ fn main() {
         tap.result(&format!("{}: pool limit respected", h.name), pool_limit(h));
     }
     tap.result(
-        "total_pools_kb (ACK's dma-heap core) is the module's pools: 0, then exactly pool_bytes, then 0",
+        "total_pools_kb rises by exactly the module's pool bytes / 1024 and falls back when the pools drain",
         total_pools_kb_follows_pools(&heaps),
     );
     tap.result(
@@ -1251,6 +1330,10 @@ fn main() {
     tap.result(
         "fail_page_alloc 10%: whole buffers or ENOMEM, no leak",
         fault_injection_partial(&heaps),
+    );
+    tap.result(
+        "kmemleak: the SIGKILL and fail_page_alloc tests left no kernel object unreferenced",
+        kmemleak_clean(),
     );
     tap.result(
         "shrinker empties pools (SHRINKER_DEBUG scan)",
