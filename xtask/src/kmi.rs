@@ -51,8 +51,8 @@ pub fn render(symbols: &[String]) -> String {
          # debugging options (`cargo xtask kernel --arch {arch} --bench`). Add the section to your\n\
          # partner symbol list (gki/aarch64/symbols/<partner> on android16-6.12,\n\
          # android/abi_gki_aarch64_<partner> on older branches).\n\
-         # The `_R...` names are symbols of the kernel's own Rust crates (core, kernel): their\n\
-         # mangled names carry per-build crate hashes, so take those from your GKI build.\n\
+         # C symbols only: no GKI exports a symbol of the kernel's Rust crates (core, kernel)\n\
+         # or a rust_helper_* forwarder to vendor modules, and `cargo xtask test` fails on one.\n\
          # Regenerate with `cargo xtask kmi-symbols --write`; `cargo xtask test` fails while this\n\
          # file differs from what the freshly built module imports.\n\
          \n\
@@ -75,6 +75,16 @@ pub fn render(symbols: &[String]) -> String {
 /// A Rust v0-mangled symbol.
 fn is_rust(symbol: &str) -> bool {
     symbol.starts_with("_R")
+}
+
+/// Imports no GKI kernel exports to a vendor module whatever its symbol lists say: the kernel's
+/// Rust crates (`_R...`, v0-mangled) and their C forwarders (`rust_helper_*`). Sorted.
+pub fn never_in_kmi(imported: &[String]) -> Vec<String> {
+    imported
+        .iter()
+        .filter(|s| is_rust(s) || s.starts_with("rust_helper_"))
+        .cloned()
+        .collect()
 }
 
 /// The symbols of the list's `[abi_symbol_list]` section(s), sorted. Blank lines and `#`
@@ -144,6 +154,18 @@ pub fn check() -> Result<bool> {
         format!("reading {LIST} (generate it: cargo xtask kmi-symbols --write)")
     })?;
     let listed = listed_symbols(&text).with_context(|| LIST.to_owned())?;
+    let rust = never_in_kmi(&imported);
+    if !rust.is_empty() {
+        step.done("FAILED");
+        eprintln!(
+            "{MODULE} imports {} symbols that no GKI kernel exports to vendor modules:",
+            rust.len()
+        );
+        for symbol in &rust {
+            eprintln!("  {symbol}");
+        }
+        return Ok(false);
+    }
     let (missing, stale) = differences(&listed, &imported);
     if missing.is_empty() && stale.is_empty() {
         step.done(&format!("{} symbols, as listed", imported.len()));
@@ -187,6 +209,24 @@ mod tests {
         let text = render(&symbols);
         assert!(text.contains("\n[abi_symbol_list]\n# required by dmaheap_heaps.ko\n  dma_buf_export\n  dma_heap_add\n# required by dmaheap_heaps.ko (the kernel's Rust crates)\n  _RNv"));
         assert_eq!(listed_symbols(&text).unwrap(), symbols);
+    }
+
+    #[test]
+    fn rust_crate_symbols_and_rust_helpers_are_never_in_the_kmi() {
+        let imported = names(&[
+            "_RNvNtNtCs1peUGmbrgHn_4core9panicking11panic_const24panic_const_add_overflow",
+            "dma_buf_export",
+            "my_R_symbol",
+            "rust_helper_krealloc",
+        ]);
+        assert_eq!(
+            never_in_kmi(&imported),
+            names(&[
+                "_RNvNtNtCs1peUGmbrgHn_4core9panicking11panic_const24panic_const_add_overflow",
+                "rust_helper_krealloc"
+            ])
+        );
+        assert!(never_in_kmi(&names(&["_printk", "mutex_lock"])).is_empty());
     }
 
     #[test]
