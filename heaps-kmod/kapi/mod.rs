@@ -8,7 +8,7 @@
 //! a module is developed against. So nothing here calls out of line into `kernel` or `core`:
 //! every function is compiled into this module and calls only exported C functions, or the
 //! module's own `helpers.c` where the kernel API is a macro or a static inline. `cargo xtask test`
-//! checks the result against the android16-6.12 symbol lists (heaps-kmod/kmi/).
+//! fails on any import of a Rust-crate symbol (heaps-kmod/kmi_symbols.txt lists what it imports).
 //!
 //! The same rule binds the heap code: no indexing or slicing that can panic, no arithmetic that
 //! can overflow (GKI builds with `CONFIG_RUST_OVERFLOW_CHECKS=y`, whose panics are `core`
