@@ -224,7 +224,11 @@ fn test(host: bool, arches: &[Arch], options: VmOptions) -> Result<bool> {
             Outcome::Failed
         });
         if !listed {
-            failures.push(format!("kmi: {} is stale", kmi::LIST));
+            failures.push(format!(
+                "kmi: an import outside the KMI ({}), or {} is stale",
+                kmi::SNAPSHOT,
+                kmi::LIST
+            ));
         }
     }
     let mut summaries = Vec::new();
