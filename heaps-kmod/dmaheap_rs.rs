@@ -507,3 +507,10 @@ pub extern "C" fn init_module() -> c_int {
         Err(e) => e.to_errno(),
     }
 }
+
+/// C's `module_init` marks the init function as taken by address (`___ADDRESSABLE`): the kernel
+/// calls it through a pointer, so on x86 with IBT objtool must keep its ENDBR landing pad.
+#[allow(non_upper_case_globals)]
+#[link_section = ".init.data"]
+#[used]
+static __UNIQUE_ID___addressable_init_module: extern "C" fn() -> c_int = init_module;

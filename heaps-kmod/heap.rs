@@ -43,10 +43,16 @@ pub(crate) fn order_for_pages(pages: usize) -> u32 {
 
 /// Bytes of a block of pool `idx`.
 pub(crate) fn block_bytes(idx: usize) -> usize {
-    BLOCK_BYTES
-        .get(idx)
-        .map_or(PAGE_SIZE, |&b| b.max(PAGE_SIZE))
+    POOL_BLOCK_BYTES.get(idx).copied().unwrap_or(PAGE_SIZE)
 }
+
+/// Bytes of a block of each pool, at compile time: `BLOCK_BYTES` as the page size allows it
+/// (the 64 KiB class is one page with 64 KiB pages).
+const POOL_BLOCK_BYTES: [usize; NUM_ORDERS] = [
+    PAGE_SIZE << ORDERS[0],
+    PAGE_SIZE << ORDERS[1],
+    PAGE_SIZE << ORDERS[2],
+];
 
 /// Pages in a block of `order`; orders are below 64 by construction (at most `ORDERS[0]`, or
 /// `order_for_pages` of a page count).
@@ -349,8 +355,7 @@ impl Stats {
     /// Pool size in bytes.
     pub(crate) fn pool_bytes(&self) -> usize {
         let mut total: usize = 0;
-        for (n, &block) in self.pool_pages.iter().zip(BLOCK_BYTES.iter()) {
-            let block = block.max(PAGE_SIZE);
+        for (n, &block) in self.pool_pages.iter().zip(POOL_BLOCK_BYTES.iter()) {
             total = total.saturating_add(n.load(Ordering::Relaxed).saturating_mul(block));
         }
         total
@@ -573,10 +578,10 @@ impl Heap {
         // Room for the greedy split (what happens unless high orders run out): one allocation.
         let mut estimate: usize = 0;
         let mut rest = len;
-        for &block in BLOCK_BYTES.iter() {
-            let block = block.max(PAGE_SIZE);
-            estimate = estimate.saturating_add(rest / block);
-            rest %= block;
+        for &block in POOL_BLOCK_BYTES.iter() {
+            // Blocks are at least a page: the divisions never fail.
+            estimate = estimate.saturating_add(rest.checked_div(block).unwrap_or(0));
+            rest = rest.checked_rem(block).unwrap_or(rest);
         }
         let mut chunks = Chunks::with_capacity(estimate)?;
         let mut remaining = len;
