@@ -670,18 +670,30 @@ fn misc_reclaimable_bytes() -> Result<u64, String> {
         .ok_or_else(|| format!("KReclaimable {k} kB below SReclaimable {s} kB"))
 }
 
-/// [`misc_reclaimable_bytes`] and the module's pools read together, the pools the same before
-/// and after (nothing moved them in between); tried a few times.
-fn misc_reclaimable_with_pools(heaps: &[KmodHeap]) -> Result<(u64, u64), String> {
+/// `read()` and the module's pools (sum of `pool_bytes`) read together: the pools the same before
+/// and after, so that nothing (reclaim, the worker) moved them in between. Tried a few times;
+/// the pools never holding still is an error naming `what` was read.
+fn read_with_pools_still(
+    heaps: &[KmodHeap],
+    what: &str,
+    read: impl Fn() -> Result<u64, String>,
+) -> Result<(u64, u64), String> {
     for _ in 0..5 {
         let pooled = pool_bytes(heaps);
-        let misc = misc_reclaimable_bytes()?;
+        let value = read()?;
         if pool_bytes(heaps) == pooled {
-            return Ok((misc, pooled));
+            return Ok((value, pooled));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err("the module's pools kept changing while /proc/meminfo was read".into())
+    Err(format!(
+        "the module's pools kept changing while {what} was read"
+    ))
+}
+
+/// [`misc_reclaimable_bytes`] and the module's pools read together.
+fn misc_reclaimable_with_pools(heaps: &[KmodHeap]) -> Result<(u64, u64), String> {
+    read_with_pools_still(heaps, "/proc/meminfo", misc_reclaimable_bytes)
 }
 
 /// Pooled pages count as reclaimable kernel memory (`KReclaimable`), so that MemAvailable
@@ -844,19 +856,9 @@ fn total_pools_kb() -> Result<u64, String> {
         .map_err(|e| format!("{TOTAL_POOLS_KB}: {text:?}: {e}"))
 }
 
-/// `total_pools_kb` and the module's pools (sum of `pool_bytes` over its heaps) read together:
-/// the pools before and after the file must agree, so that nothing (reclaim, the worker) moved
-/// them in between. Tried a few times; the pools never holding still is an error.
+/// [`total_pools_kb`] and the module's pools read together ([`read_with_pools_still`]).
 fn total_pools_kb_with_pools(heaps: &[KmodHeap]) -> Result<(u64, u64), String> {
-    for _ in 0..5 {
-        let pooled = pool_bytes(heaps);
-        let total = total_pools_kb()?;
-        if pool_bytes(heaps) == pooled {
-            return Ok((total, pooled));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err("the module's pools kept changing while total_pools_kb was read".into())
+    read_with_pools_still(heaps, "total_pools_kb", total_pools_kb)
 }
 
 /// ACK's `/sys/kernel/dma_heap/total_pools_kb` sums the heaps' `get_pool_size`, which the module
