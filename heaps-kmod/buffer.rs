@@ -242,7 +242,7 @@ impl Buffer {
         // The buffer is only used through this raw pointer from now on; `destroy` frees it.
         let raw = KBox::into_raw(buf);
         match heap.alloc_chunks(len) {
-            // SAFETY: `raw` is exclusively ours; `chunks` is not a pinned field.
+            // SAFETY: `raw` is exclusively ours; nothing else has seen the buffer yet.
             Ok(chunks) => unsafe { (*raw).chunks = chunks },
             Err(e) => {
                 // SAFETY: `raw` is exclusively ours and holds no memory yet.
