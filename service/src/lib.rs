@@ -2,7 +2,8 @@
 //!
 //! [`policy`] turns a vendor TOML file into rules that map gralloc usage and legacy ION heap ids
 //! to dma-buf heaps; [`allocator`] validates requests, resolves them and allocates through a
-//! [`backend::HeapBackend`]; [`service`] exposes it over binder. Everything but `service` runs in
+//! [`backend::HeapBackend`]; [`service`] exposes it over binder and [`registration`] registers it
+//! in the service-manager numbering of the device's release. Everything but `service` runs in
 //! host tests, on memfds instead of /dev/dma_heap.
 
 pub mod access;
@@ -12,6 +13,7 @@ pub mod dump;
 pub mod error;
 pub mod phases;
 pub mod policy;
+pub mod registration;
 pub mod service;
 pub mod stats;
 

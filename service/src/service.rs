@@ -6,7 +6,11 @@ use dmaheap_aidl::{
     AllocationResult, AllocatorStats, ClientStats, HeapInfo, HeapSelector, HeapStats,
     IHeapAllocator, IonRequest, Resolution,
 };
-use rsbinder::{ExceptionCode, ParcelFileDescriptor, Status, StatusCode};
+use rsbinder::{
+    Binder, ExceptionCode, Interface, Parcel, ParcelFileDescriptor, Remotable, SIBinder, Stability,
+    Status, StatusCode, TransactionCode, FIRST_CALL_TRANSACTION, FLAG_ONEWAY,
+    SHELL_COMMAND_TRANSACTION,
+};
 
 use crate::allocator::{Allocation, Allocator, Caller, Selector};
 use crate::backend::HeapBackend;
@@ -35,6 +39,96 @@ pub fn binder_features() -> rsbinder::BinderFeatures {
     let mut features = rsbinder::BinderFeatures::default();
     features.set_requesting_sid = true;
     features
+}
+
+/// The binder the service registers: the generated `IHeapAllocator` stub for every transaction
+/// but SHELL_COMMAND_TRANSACTION, which rsbinder refuses with INVALID_OPERATION where libbinder's
+/// `BBinder::onTransact` answers NO_ERROR and sends INVALID_OPERATION to the caller's result
+/// receiver (`adb shell cmd` waits on that receiver, and prints "No shell command
+/// implementation." from it).
+pub fn hal_binder<B: HeapBackend + 'static>(service: HeapAllocatorService<B>) -> SIBinder {
+    let stub = dmaheap_aidl::BnHeapAllocator::new_binder_with_features(service, binder_features());
+    Binder::new_with_stability_and_features(
+        HalBinder {
+            stub: stub.as_binder(),
+        },
+        Stability::Vintf,
+        binder_features(),
+    )
+    .as_binder()
+}
+
+struct HalBinder {
+    stub: SIBinder,
+}
+
+/// `struct flat_binder_object` on a 64-bit kernel: what each of the three fds takes.
+const FLAT_OBJECT_BYTES: usize = 24;
+/// `IResultReceiver`'s descriptor and its one method (frameworks/native IResultReceiver.cpp).
+const RESULT_RECEIVER: &str = "com.android.internal.os.IResultReceiver";
+/// Parcel.cpp's STRICT_MODE_PENALTY_GATHER and `kHeader` ('SYST'), the interface token's words.
+const STRICT_MODE_PENALTY_GATHER: i32 = i32::MIN;
+const SYST: u32 = u32::from_be_bytes(*b"SYST");
+const UNSET_WORK_SOURCE: i32 = -1;
+/// `INVALID_OPERATION` (utils/Errors.h: -ENOSYS), the result libbinder sends.
+const INVALID_OPERATION: i32 = -libc::ENOSYS;
+
+/// libbinder's answer to a shell command: read the fds, the args and the two binders, tell the
+/// result receiver INVALID_OPERATION in a one-way call, reply NO_ERROR.
+fn answer_shell_command(reader: &mut Parcel) -> rsbinder::Result<()> {
+    // The in, out and err fds are not used (as in BBinder::onTransact); the kernel installed
+    // them in this process and the received parcel closes them when it is freed.
+    let after_fds = reader
+        .data_position()
+        .checked_add(3 * FLAT_OBJECT_BYTES)
+        .filter(|&end| end <= reader.data_size())
+        .ok_or(StatusCode::BadValue)?;
+    reader.set_data_position(after_fds);
+    let argc: i32 = reader.read()?;
+    for _ in 0..argc.max(0) {
+        if reader.data_avail() == 0 {
+            break;
+        }
+        let _arg: String = reader.read()?;
+    }
+    let _shell_callback: Option<SIBinder> = reader.read()?;
+    let result_receiver: Option<SIBinder> = reader.read()?;
+    if let Some(proxy) = result_receiver.as_ref().and_then(|r| r.as_proxy()) {
+        let mut data = Parcel::new();
+        data.write(&STRICT_MODE_PENALTY_GATHER)?;
+        data.write(&UNSET_WORK_SOURCE)?;
+        data.write(&SYST)?;
+        data.write(RESULT_RECEIVER)?;
+        data.write(&INVALID_OPERATION)?;
+        proxy.submit_transact(FIRST_CALL_TRANSACTION, &data, FLAG_ONEWAY)?;
+    }
+    Ok(())
+}
+
+impl Remotable for HalBinder {
+    fn descriptor() -> &'static str {
+        dmaheap_aidl::DESCRIPTOR
+    }
+
+    fn on_transact(
+        &self,
+        code: TransactionCode,
+        reader: &mut Parcel,
+        reply: &mut Parcel,
+    ) -> rsbinder::Result<()> {
+        if code == SHELL_COMMAND_TRANSACTION {
+            return answer_shell_command(reader);
+        }
+        self.stub
+            .as_transactable()
+            .ok_or(StatusCode::InvalidOperation)?
+            .transact(code, reader, reply)
+    }
+
+    /// Never reached: DUMP_TRANSACTION goes to the stub with everything else.
+    fn on_dump(&self, _writer: &mut dyn std::io::Write, _args: &[String]) -> rsbinder::Result<()> {
+        Err(StatusCode::UnknownTransaction)
+    }
 }
 
 /// Who is calling: uid and pid from the transaction, the domain from the SELinux context the

@@ -290,6 +290,7 @@ const DEVICE_PACKAGES: &[&str] = &[
     "dmaheapctl",
     "dmaheap-client",
     "dmaheap-vts",
+    "libdmaheap",
 ];
 
 /// rustfmt, clippy and the device-target check count as one test each; `cargo test` counts its own tests.

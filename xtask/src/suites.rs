@@ -494,6 +494,61 @@ fn hal_checks() -> Vec<GuestStep> {
     ]
 }
 
+/// A layout rule broken on purpose (`binder-wire conformance --break`) and the words of the
+/// test that must then fail: the suite notices each rule it claims to check.
+const WIRE_BREAKS: &[(&str, &str, &str)] = &[
+    (
+        "vndr-header",
+        "a VNDR interface-token header",
+        "Parcel::writeInterfaceToken",
+    ),
+    (
+        "no-parcelable-size",
+        "a parcelable without its size header",
+        "int32 size header",
+    ),
+    (
+        "wrong-union-tag",
+        "a union with the wrong tag",
+        "NDK union writeToParcel",
+    ),
+    (
+        "no-stability-word",
+        "a binder without its stability word",
+        "finishFlattenBinder",
+    ),
+];
+
+/// The libbinder wire-conformance suites (issue 17): the HAL over raw binder, each rule broken
+/// once, and registration under every release's service-manager numbering. Needs
+/// `hal_service()` first.
+fn wire_conformance() -> Vec<GuestStep> {
+    let mut steps = vec![suite(
+        "binder-wire",
+        Format::Tap,
+        // The binder node's mode on a phone (ueventd.rc: /dev/binder 0666): the suite calls
+        // as an app uid too.
+        "chmod 0666 /dev/binderfs/binder && timeout 120 binder-wire conformance",
+    )];
+    for (flag, what, rule) in WIRE_BREAKS {
+        steps.push(check(
+            "binder-wire",
+            &format!("{what} fails the test that names {rule}"),
+            &format!(
+                "timeout 120 binder-wire conformance --break {flag} > /tmp/break-{flag}.txt 2>&1; rc=$?; \
+                 [ $rc -ne 0 ] && grep -q '^not ok .*{rule}' /tmp/break-{flag}.txt || \
+                 {{ echo \"exit $rc\"; cat /tmp/break-{flag}.txt; exit 1; }}"
+            ),
+        ));
+    }
+    steps.push(suite(
+        "binder-wire-registration",
+        Format::Tap,
+        &format!("timeout 300 binder-wire registration --policy {HAL_POLICY}"),
+    ));
+    steps
+}
+
 /// Every plan boots the same stack: the heap module, with the carveout range reserved at boot,
 /// and the allocator HAL's policy.
 fn stack_plan(
@@ -776,6 +831,7 @@ pub fn test_plan(arch: Arch) -> Plan {
     ));
     steps.extend(hal_service());
     steps.extend(hal_checks());
+    steps.extend(wire_conformance());
     steps.extend(dma_api_and_importer_final());
     // Last: once enforcing, SELinux stays on until the VM powers off.
     steps.extend(selinux_phase());
@@ -792,6 +848,10 @@ pub fn test_plan(arch: Arch) -> Plan {
     ];
     programs.extend(binder_programs());
     programs.extend(hal_programs());
+    programs.push(Program::CargoBin {
+        package: "binder-wire",
+        bin: "binder-wire",
+    });
     programs.push(Program::CargoTest {
         package: "dmaheap-vts",
         test: "vts",

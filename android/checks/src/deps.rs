@@ -36,6 +36,13 @@ pub struct Snapshot {
     pub absent: Vec<Absent>,
 }
 
+/// rsbinder's Soong module and the features that select the service-manager numberings of
+/// the releases the device build claims: `android_14` (14 and 15 r1-r5), `android_15` (15 r6+),
+/// `android_16` (16 and 17). The HAL itself registers through service/src/registration.rs; its
+/// clients look it up through rsbinder's `hub`, which refuses a numbering it lacks.
+pub const RSBINDER_MODULE: &str = "librsbinder";
+pub const SERVICE_MANAGER_DIALECTS: &[&str] = &["android_14", "android_15", "android_16"];
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct AospCrate {
     #[serde(rename = "crate")]
@@ -458,6 +465,18 @@ impl World {
                     Shipped::bp_path(c),
                     c.module
                 ));
+            }
+        }
+        if let Some(m) = self.modules.iter().find(|m| m.name == RSBINDER_MODULE) {
+            for feature in SERVICE_MANAGER_DIALECTS {
+                if !m.features.contains(*feature) {
+                    problems.push(format!(
+                        "{}: `{RSBINDER_MODULE}` lacks feature `{feature}`: clients built with it \
+                         refuse a service manager of that release's numbering (the device build \
+                         claims Android 14, 15 r1-r5, 15 r6+ and 16)",
+                        m.file
+                    ));
+                }
             }
         }
         for m in &self.modules {

@@ -51,6 +51,20 @@ fn generated_crate_modules_are_current() {
 }
 
 #[test]
+fn an_rsbinder_without_a_release_dialect_fails() {
+    for dialect in deps::SERVICE_MANAGER_DIALECTS {
+        let mut w = world();
+        let m = w
+            .modules
+            .iter_mut()
+            .find(|m| m.name == deps::RSBINDER_MODULE)
+            .expect("librsbinder is a module");
+        m.features.remove(*dialect);
+        assert_fails(&w, &format!("lacks feature `{dialect}`"));
+    }
+}
+
+#[test]
 fn a_host_only_crate_in_a_vendor_module_fails() {
     // The policy parser as AOSP has it: libtoml, rust_library_host.
     let mut w = world();

@@ -45,7 +45,7 @@ fn manifest_fragment_names_what_the_service_registers() {
         .unwrap();
     let main_src = read(&main);
     assert!(
-        main_src.contains("add_service(dmaheap_aidl::SERVICE_NAME"),
+        main_src.contains("registration::register(dmaheap_aidl::SERVICE_NAME"),
         "{main} must register dmaheap_aidl::SERVICE_NAME"
     );
     // The interface exists in the AIDL package and is an interface.

@@ -9,7 +9,8 @@ use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use dmaheap_service::backend::DmaHeapBackend;
 use dmaheap_service::policy::{Policy, DEFAULT_POLICY_PATH};
-use dmaheap_service::service::{binder_features, HeapAllocatorService};
+use dmaheap_service::registration::{self, RegistrationError};
+use dmaheap_service::service::{hal_binder, HeapAllocatorService};
 use dmaheap_service::Allocator;
 
 #[derive(Parser, Debug)]
@@ -35,6 +36,10 @@ struct Args {
     /// Validate the policy, print it with the heaps present here, and exit.
     #[arg(long)]
     check: bool,
+    /// The Android SDK level whose service-manager numbering to speak, instead of
+    /// `ro.build.version.sdk`: for the Linux test bed, which has no system properties.
+    #[arg(long)]
+    android_sdk: Option<u32>,
 }
 
 fn init_logging() {
@@ -127,13 +132,28 @@ fn main() -> Result<()> {
         .map_err(|e| anyhow!("cannot open binder device {driver}: {e}"))?;
     rsbinder::ProcessState::start_thread_pool();
 
-    let service = dmaheap_aidl::BnHeapAllocator::new_binder_with_features(
-        HeapAllocatorService::new(allocator),
-        binder_features(),
-    );
-    rsbinder::hub::add_service(dmaheap_aidl::SERVICE_NAME, &service)
-        .map_err(|e| anyhow!("cannot register {}: {e}", dmaheap_aidl::SERVICE_NAME))?;
-    log::info!("registered {}", dmaheap_aidl::SERVICE_NAME);
+    let service = hal_binder(HeapAllocatorService::new(allocator));
+    let sdk = registration::device_sdk(args.android_sdk);
+    match registration::register(dmaheap_aidl::SERVICE_NAME, &service, sdk) {
+        Ok(numbering) => log::info!(
+            "registered {} (SDK {sdk}, {} service-manager numbering)",
+            dmaheap_aidl::SERVICE_NAME,
+            numbering.describe()
+        ),
+        Err(e @ RegistrationError::UnknownSdk(_)) => {
+            // Said once; exiting would only have init restart us into the same answer.
+            log::error!("not registering {}: {e}", dmaheap_aidl::SERVICE_NAME);
+            loop {
+                std::thread::park();
+            }
+        }
+        Err(e) => {
+            return Err(anyhow!(
+                "cannot register {}: {e}",
+                dmaheap_aidl::SERVICE_NAME
+            ))
+        }
+    }
 
     rsbinder::ProcessState::join_thread_pool()
         .map_err(|e| anyhow!("binder thread pool ended: {e:?}"))?;
