@@ -3,6 +3,7 @@ use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
+use nix::errno::Errno;
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
 use nix::unistd::{lseek, Whence};
 
@@ -75,14 +76,15 @@ impl DmaBuf {
     pub fn set_name(&self, name: &str) -> Result<()> {
         let kept = truncate_at_char_boundary(name, DMA_BUF_NAME_LEN - 1);
         let c_name = CString::new(kept).map_err(|_| Error::NameHasNul(name.to_owned()))?;
-        // SAFETY: the fd is an open dma-buf and `c_name` is a NUL-terminated string that outlives
-        // the call; the kernel copies at most DMA_BUF_NAME_LEN bytes from it.
-        unsafe { uapi::dma_buf_set_name(self.fd.as_raw_fd(), c_name.as_ptr()) }.map_err(
-            |errno| Error::Ioctl {
-                op: "DMA_BUF_SET_NAME",
-                errno,
-            },
-        )?;
+        restarted(&[Errno::EINTR], || {
+            // SAFETY: the fd is an open dma-buf and `c_name` is a NUL-terminated string that
+            // outlives the call; the kernel copies at most DMA_BUF_NAME_LEN bytes from it.
+            unsafe { uapi::dma_buf_set_name(self.fd.as_raw_fd(), c_name.as_ptr()) }
+        })
+        .map_err(|errno| Error::Ioctl {
+            op: "DMA_BUF_SET_NAME",
+            errno,
+        })?;
         Ok(())
     }
 
@@ -96,13 +98,16 @@ impl DmaBuf {
 
     fn sync(&self, flags: u64) -> Result<()> {
         let arg = uapi::DmaBufSync { flags };
-        // SAFETY: the fd is an open dma-buf and `arg` is a valid `struct dma_buf_sync` that the
-        // kernel only reads during the call.
-        unsafe { uapi::dma_buf_ioctl_sync(self.fd.as_raw_fd(), &arg) }.map_err(|errno| {
-            Error::Ioctl {
-                op: "DMA_BUF_IOCTL_SYNC",
-                errno,
-            }
+        // The kernel's dma-buf documentation: DMA_BUF_IOCTL_SYNC "can return -EAGAIN or -EINTR,
+        // in which case it must be restarted".
+        restarted(&[Errno::EINTR, Errno::EAGAIN], || {
+            // SAFETY: the fd is an open dma-buf and `arg` is a valid `struct dma_buf_sync` that
+            // the kernel only reads during the call.
+            unsafe { uapi::dma_buf_ioctl_sync(self.fd.as_raw_fd(), &arg) }
+        })
+        .map_err(|errno| Error::Ioctl {
+            op: "DMA_BUF_IOCTL_SYNC",
+            errno,
         })?;
         Ok(())
     }
@@ -230,6 +235,16 @@ impl Drop for Mapping {
     }
 }
 
+/// Runs `ioctl` again for as long as it fails with one of `restart_on`.
+fn restarted<T>(restart_on: &[Errno], mut ioctl: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+    loop {
+        match ioctl() {
+            Err(errno) if restart_on.contains(&errno) => continue,
+            other => return other,
+        }
+    }
+}
+
 fn truncate_at_char_boundary(s: &str, max_bytes: usize) -> &str {
     if s.len() <= max_bytes {
         return s;
@@ -253,6 +268,36 @@ mod tests {
         // 30 ASCII bytes then a 3-byte character: cutting at 31 would split it.
         let multibyte = format!("{}€", "a".repeat(30));
         assert_eq!(truncate_at_char_boundary(&multibyte, 31), "a".repeat(30));
+    }
+
+    #[test]
+    fn only_the_listed_errors_restart_an_ioctl() {
+        let mut calls = 0;
+        let r = restarted(&[Errno::EINTR, Errno::EAGAIN], || {
+            calls += 1;
+            match calls {
+                1 => Err(Errno::EINTR),
+                2 => Err(Errno::EAGAIN),
+                _ => Ok(7),
+            }
+        });
+        assert_eq!((r, calls), (Ok(7), 3));
+        let mut calls = 0;
+        let r: nix::Result<()> = restarted(&[Errno::EINTR], || {
+            calls += 1;
+            Err(if calls == 1 {
+                Errno::EINTR
+            } else {
+                Errno::EAGAIN
+            })
+        });
+        assert_eq!((r, calls), (Err(Errno::EAGAIN), 2));
+        let mut calls = 0;
+        let r: nix::Result<()> = restarted(&[Errno::EINTR, Errno::EAGAIN], || {
+            calls += 1;
+            Err(Errno::EINVAL)
+        });
+        assert_eq!((r, calls), (Err(Errno::EINVAL), 1));
     }
 
     #[test]

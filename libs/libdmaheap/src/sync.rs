@@ -31,43 +31,20 @@ fn dma_buf(fd: c_int) -> Result<DmaBuf> {
     Ok(DmaBuf::from_fd(owned)?)
 }
 
-/// Runs `op` until it returns something other than EINTR or EAGAIN: the kernel's dma-buf
-/// documentation says `DMA_BUF_IOCTL_SYNC` must be restarted on either.
-fn retried(mut op: impl FnMut() -> dmabuf::Result<()>) -> Result<()> {
-    loop {
-        match op() {
-            Err(dmabuf::Error::Ioctl {
-                errno: Errno::EINTR | Errno::EAGAIN,
-                ..
-            }) => continue,
-            other => return Ok(other?),
-        }
-    }
-}
-
+/// `DMA_BUF_IOCTL_SYNC` start; `dmabuf` restarts it on EINTR and EAGAIN, as the kernel's
+/// dma-buf documentation requires.
 pub fn sync_start(fd: c_int, access: CpuAccess) -> Result<()> {
-    let buf = dma_buf(fd)?;
-    retried(|| buf.begin_cpu_access(access))
+    Ok(dma_buf(fd)?.begin_cpu_access(access)?)
 }
 
 pub fn sync_end(fd: c_int, access: CpuAccess) -> Result<()> {
-    let buf = dma_buf(fd)?;
-    retried(|| buf.end_cpu_access(access))
+    Ok(dma_buf(fd)?.end_cpu_access(access)?)
 }
 
-/// `DMA_BUF_SET_NAME`; the name is cut to the kernel's 31 bytes at a character boundary.
-/// Retried on EINTR only, like any other ioctl.
+/// `DMA_BUF_SET_NAME`; the name is cut to the kernel's 31 bytes at a character boundary, and
+/// `dmabuf` restarts the ioctl on EINTR.
 pub fn set_name(fd: c_int, name: &str) -> Result<()> {
-    let buf = dma_buf(fd)?;
-    loop {
-        match buf.set_name(name) {
-            Err(dmabuf::Error::Ioctl {
-                errno: Errno::EINTR,
-                ..
-            }) => continue,
-            other => return Ok(other?),
-        }
-    }
+    Ok(dma_buf(fd)?.set_name(name)?)
 }
 
 #[cfg(test)]
@@ -103,36 +80,5 @@ mod tests {
             sync_start(raw, CpuAccess::Read).unwrap_err().errno(),
             libc::EBADF
         );
-    }
-
-    #[test]
-    fn eintr_and_eagain_are_retried_and_other_errors_are_not() {
-        let mut calls = 0;
-        let r = retried(|| {
-            calls += 1;
-            match calls {
-                1 => Err(dmabuf::Error::Ioctl {
-                    op: "DMA_BUF_IOCTL_SYNC",
-                    errno: Errno::EINTR,
-                }),
-                2 => Err(dmabuf::Error::Ioctl {
-                    op: "DMA_BUF_IOCTL_SYNC",
-                    errno: Errno::EAGAIN,
-                }),
-                _ => Ok(()),
-            }
-        });
-        assert!(r.is_ok());
-        assert_eq!(calls, 3);
-        let mut calls = 0;
-        let r = retried(|| {
-            calls += 1;
-            Err(dmabuf::Error::Ioctl {
-                op: "DMA_BUF_IOCTL_SYNC",
-                errno: Errno::EINVAL,
-            })
-        });
-        assert_eq!(r.unwrap_err().errno(), libc::EINVAL);
-        assert_eq!(calls, 1);
     }
 }
