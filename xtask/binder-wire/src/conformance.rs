@@ -114,6 +114,14 @@ fn expect_parcel(outcome: Outcome) -> Result<Received> {
     }
 }
 
+/// A transaction answered with the bare `status_t` `want` (TF_STATUS_CODE), no parcel.
+fn expect_status(outcome: Outcome, want: i32) -> Result<()> {
+    match outcome {
+        Outcome::Status(s) if s == want => Ok(()),
+        other => bail!("expected status {want}, got {other:?}"),
+    }
+}
+
 fn status_after(reply: &Received) -> Result<(Status, Reader<'_>)> {
     let mut r = Reader::new(&reply.data, &reply.offsets);
     let status = r.status()?;
@@ -282,10 +290,7 @@ pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
         || {
             let mut w = Writer::new(Some(Break::VndrHeader));
             w.interface_token(dmaheap_aidl::DESCRIPTOR);
-            match c.send(code::LIST_HEAPS, &w)? {
-                Outcome::Status(s) if s == wire::BAD_TYPE => Ok(()),
-                other => bail!("got {other:?}"),
-            }
+            expect_status(c.send(code::LIST_HEAPS, &w)?, wire::BAD_TYPE)
         },
     );
     tap.test(
@@ -293,10 +298,7 @@ pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
         || {
             let mut w = c.writer();
             w.interface_token("vendor.dmaheap.IHeapAllocatorX");
-            match c.send(code::LIST_HEAPS, &w)? {
-                Outcome::Status(s) if s == wire::BAD_TYPE => Ok(()),
-                other => bail!("got {other:?}"),
-            }
+            expect_status(c.send(code::LIST_HEAPS, &w)?, wire::BAD_TYPE)
         },
     );
     tap.test(
@@ -710,9 +712,11 @@ pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
     );
     tap.test(
         "a version-2 client's new method (FIRST_CALL_TRANSACTION + 8) gets UNKNOWN_TRANSACTION, which NDK stubs turn into the default implementation or STATUS_UNKNOWN_TRANSACTION",
-        || match c.call(code::NEXT_VERSION_METHOD, |_| {})? {
-            Outcome::Status(s) if s == wire::UNKNOWN_TRANSACTION => Ok(()),
-            other => bail!("got {other:?}"),
+        || {
+            expect_status(
+                c.call(code::NEXT_VERSION_METHOD, |_| {})?,
+                wire::UNKNOWN_TRANSACTION,
+            )
         },
     );
     tap.test(

@@ -50,6 +50,13 @@ impl Dialect {
         }
     }
 
+    /// addService's transaction code in this numbering.
+    pub fn add_service_code(self) -> u32 {
+        (FIRST_CALL_TRANSACTION..FIRST_CALL_TRANSACTION + self.method_count())
+            .find(|&code| self.method(code) == Some(Method::AddService))
+            .expect("every numbering has addService")
+    }
+
     fn method(self, code: u32) -> Option<Method> {
         let index = code.checked_sub(FIRST_CALL_TRANSACTION)?;
         if index >= self.method_count() {
@@ -218,10 +225,9 @@ mod tests {
 
     #[test]
     fn add_service_and_the_probe_code_per_dialect() {
-        let add = |d: Dialect| (1..40).find(|&c| d.method(c) == Some(Method::AddService));
-        assert_eq!(add(Dialect::Android14), Some(3));
-        assert_eq!(add(Dialect::Android15R6), Some(4));
-        assert_eq!(add(Dialect::Android16), Some(5));
+        assert_eq!(Dialect::Android14.add_service_code(), 3);
+        assert_eq!(Dialect::Android15R6.add_service_code(), 4);
+        assert_eq!(Dialect::Android16.add_service_code(), 5);
         assert_eq!(Dialect::Android14.method(15), None);
         assert_eq!(
             Dialect::Android15R6.method(15),

@@ -20,8 +20,6 @@ struct Release {
     label: &'static str,
     sdk: u32,
     dialect: Dialect,
-    /// What the service must send: addService's code in this numbering.
-    add_service: u32,
 }
 
 const RELEASES: &[Release] = &[
@@ -29,31 +27,26 @@ const RELEASES: &[Release] = &[
         label: "Android 14",
         sdk: 34,
         dialect: Dialect::Android14,
-        add_service: 3,
     },
     Release {
         label: "Android 15 r1-r5",
         sdk: 35,
         dialect: Dialect::Android14,
-        add_service: 3,
     },
     Release {
         label: "Android 15 r6+",
         sdk: 35,
         dialect: Dialect::Android15R6,
-        add_service: 4,
     },
     Release {
         label: "Android 16",
         sdk: 36,
         dialect: Dialect::Android16,
-        add_service: 5,
     },
     Release {
         label: "Android 17",
         sdk: 37,
         dialect: Dialect::Android16,
-        add_service: 5,
     },
 ];
 
@@ -148,7 +141,10 @@ pub fn run(control: &str, service_bin: &str, policy: &str) -> Result<bool> {
         tap.test(
             &format!(
                 "{} (SDK {}): the service registers with addService = code {} of the {:?} numbering",
-                release.label, release.sdk, release.add_service, release.dialect
+                release.label,
+                release.sdk,
+                release.dialect.add_service_code(),
+                release.dialect
             ),
             || {
                 service.as_ref().map_err(|e| anyhow!("{e:#}"))?;
@@ -158,7 +154,7 @@ pub fn run(control: &str, service_bin: &str, policy: &str) -> Result<bool> {
                         anyhow!("no addService arrived; the service logged:\n{log}")
                     })?;
                 let code: u32 = field(&line, "code").unwrap_or("").parse()?;
-                ensure!(code == release.add_service, "code {code}: {line}");
+                ensure!(code == release.dialect.add_service_code(), "code {code}: {line}");
                 ensure!(
                     field(&line, "name") == Some(dmaheap_aidl::SERVICE_NAME),
                     "{line}"
