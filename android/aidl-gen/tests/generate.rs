@@ -10,7 +10,7 @@ fn root() -> PathBuf {
 
 #[test]
 fn generates_the_versioned_binding() {
-    let out = tempfile_dir();
+    let out = tempfile_dir("versioned");
     let dest = out.join("dmaheap_aidl.rs");
     let mut sources: Vec<PathBuf> = std::fs::read_dir(root().join("aidl/vendor/dmaheap"))
         .unwrap()
@@ -65,8 +65,10 @@ fn refuses_bad_arguments() {
     assert!(!run(&["--bogus"]));
 }
 
-fn tempfile_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dmaheap-aidl-gen-{}", std::process::id()));
+/// One directory per test: the tests of this file run in parallel threads of one process, and
+/// one test removing a directory keyed by the pid alone took the other's output with it.
+fn tempfile_dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dmaheap-aidl-gen-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -126,7 +128,7 @@ fn crate_support_matches_rsbinders_build_script() {
             ],
         ),
     ];
-    let out = tempfile_dir();
+    let out = tempfile_dir("crate-support");
     for (file, inputs) in cases {
         let dest = out.join(file);
         let status = Command::new(env!("CARGO_BIN_EXE_dmaheap-aidl-gen"))
@@ -149,4 +151,5 @@ fn crate_support_matches_rsbinders_build_script() {
             "{file} differs from rsbinder's build.rs output in {out_dirs:?}"
         );
     }
+    std::fs::remove_dir_all(&out).unwrap();
 }
