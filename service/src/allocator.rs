@@ -1,31 +1,32 @@
 //! The service's logic, independent of binder: validate a request, resolve it through the policy,
 //! allocate with fallbacks, name the buffers, count.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dmabuf::DmaBuf;
-use dmaheap_aidl::consts::MAX_DEBUG_NAME_BYTES;
 use dmaheap_aidl::phase_dump;
 
 pub use crate::access::Caller;
 use crate::access::RateLimitedLog;
 use crate::backend::{BackendError, HeapBackend};
 use crate::error::{ErrorKind, HalError, HalResult};
+use crate::in_flight::InFlight;
+pub use crate::naming::{buffer_label, sanitize_debug_name, KERNEL_NAME_BYTES};
+use crate::naming::{inode_of, Owner, RecentOwners};
 use crate::phases::{Phase, PhaseTimes};
+use crate::policy::limits::OverLimit;
 use crate::policy::{is_plain_heap_name, Policy, Resolution, MAX_HEAP_NAME_BYTES};
+use crate::sched::SchedulingCounters;
 use crate::stats::Stats;
 
-/// How long a call over its uid's in-flight limit waits for a slot before `ERROR_BUSY`.
+/// How long a call over its caller's in-flight limit waits for a slot before `ERROR_BUSY`,
+/// unless its caller queues ([`OverLimit::Queue`]).
 pub const BUSY_WAIT: Duration = Duration::from_secs(1);
 
 /// How often one kind of failure of one caller is logged (denials: per caller and heap).
 pub const LOG_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The kernel keeps this many bytes of a dma-buf name (DMA_BUF_NAME_LEN 32, with the NUL).
-pub const KERNEL_NAME_BYTES: usize = 31;
 
 /// How a request picks its heap (the AIDL `HeapSelector`, in Rust terms).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,11 @@ pub struct Allocation {
     pub buf: DmaBuf,
     pub heap: String,
     pub size: u64,
+    /// The name given to the dma-buf (what the kernel keeps).
+    pub label: String,
+    /// The dma-buf's inode: fdinfo's `ino:`, the key of its owner in `dump`.
+    pub inode: u64,
+    pub batch_index: Option<u32>,
 }
 
 /// A heap as `listHeaps` reports it.
@@ -64,106 +70,8 @@ pub struct Allocator<B> {
     in_flight: InFlight,
     failure_log: RateLimitedLog,
     phases: PhaseTimes,
-}
-
-/// Calls being served per uid, so that one client can never hold every binder thread. Calls over
-/// the limit wait their turn in arrival order (a waiter is never overtaken by later calls of the
-/// same uid), for at most [`BUSY_WAIT`].
-#[derive(Debug, Default)]
-struct InFlight {
-    state: Mutex<InFlightState>,
-    freed: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct InFlightState {
-    by_uid: HashMap<u32, UidCalls>,
-    next_ticket: u64,
-}
-
-#[derive(Debug, Default)]
-struct UidCalls {
-    running: u32,
-    /// Tickets of the calls waiting for a slot, oldest first.
-    waiting: std::collections::VecDeque<u64>,
-}
-
-/// A slot of [`InFlight`], given back on drop.
-struct Slot<'a> {
-    in_flight: &'a InFlight,
-    uid: u32,
-}
-
-impl InFlight {
-    fn acquire(&self, uid: u32, limit: u32, wait: Duration) -> HalResult<Slot<'_>> {
-        let deadline = Instant::now() + wait;
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        let calls = state.by_uid.entry(uid).or_default();
-        if calls.running < limit && calls.waiting.is_empty() {
-            calls.running += 1;
-            return Ok(Slot {
-                in_flight: self,
-                uid,
-            });
-        }
-        calls.waiting.push_back(ticket);
-        loop {
-            let now = Instant::now();
-            let timed_out = now >= deadline;
-            if !timed_out {
-                state = self
-                    .freed
-                    .wait_timeout(state, deadline - now)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-            }
-            let calls = state.by_uid.entry(uid).or_default();
-            if calls.waiting.front() == Some(&ticket) && calls.running < limit {
-                calls.waiting.pop_front();
-                calls.running += 1;
-                // The next in line may fit too.
-                self.freed.notify_all();
-                return Ok(Slot {
-                    in_flight: self,
-                    uid,
-                });
-            }
-            if timed_out || Instant::now() >= deadline {
-                calls.waiting.retain(|&t| t != ticket);
-                // Whoever was behind this call may be first in line now.
-                self.freed.notify_all();
-                return Err(HalError::busy(format!(
-                    "uid {uid} already has {limit} calls in flight (the policy's max_calls_per_uid)"
-                )));
-            }
-        }
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut state = self
-            .in_flight
-            .state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let mut wake = false;
-        if let Some(calls) = state.by_uid.get_mut(&self.uid) {
-            calls.running -= 1;
-            // Only this uid's waiters want this slot. A notification costs a futex system call
-            // even when nobody waits, and this runs once per allocation call.
-            wake = !calls.waiting.is_empty();
-            if calls.running == 0 && !wake {
-                state.by_uid.remove(&self.uid);
-            }
-        }
-        drop(state);
-        if wake {
-            self.in_flight.freed.notify_all();
-        }
-    }
+    owners: RecentOwners,
+    scheduling: SchedulingCounters,
 }
 
 impl<B: HeapBackend> Allocator<B> {
@@ -182,7 +90,16 @@ impl<B: HeapBackend> Allocator<B> {
             in_flight: InFlight::default(),
             failure_log: RateLimitedLog::new(LOG_INTERVAL, 4096),
             phases: PhaseTimes::default(),
+            owners: RecentOwners::default(),
+            scheduling: SchedulingCounters::default(),
         }
+    }
+
+    /// Bounds every caller's running and waiting calls by the service's binder `threads`, so
+    /// that one caller always leaves a thread to the others (see [`crate::in_flight`]).
+    pub fn with_binder_threads(mut self, threads: u32) -> Self {
+        self.in_flight = InFlight::with_binder_threads(threads);
+        self
     }
 
     pub fn policy(&self) -> &Policy {
@@ -249,6 +166,16 @@ impl<B: HeapBackend> Allocator<B> {
         }
     }
 
+    /// The owners of the last buffers handed out, oldest first.
+    pub fn recent_owners(&self) -> Vec<Owner> {
+        self.owners.snapshot()
+    }
+
+    /// (allocation calls served on a SCHED_FIFO / SCHED_RR thread, all allocation calls).
+    pub fn realtime_calls(&self) -> (u64, u64) {
+        self.scheduling.realtime_of_all()
+    }
+
     /// One buffer.
     pub fn allocate(
         &self,
@@ -257,12 +184,9 @@ impl<B: HeapBackend> Allocator<B> {
         size: i64,
         debug_name: &str,
     ) -> HalResult<Allocation> {
-        let result = self
-            .in_flight
-            .acquire(caller.uid, self.policy.limits.max_calls_per_uid, BUSY_WAIT)
-            .and_then(|_slot| self.allocate_checked(caller, selector, size, debug_name));
-        self.record(caller, result.as_ref().map(std::slice::from_ref));
-        result
+        self.serve(caller, debug_name, std::slice::from_ref, |name| {
+            self.allocate_checked(caller, selector, size, name)
+        })
     }
 
     /// `count` buffers, all or nothing: on failure the ones already made are dropped (closed)
@@ -275,13 +199,29 @@ impl<B: HeapBackend> Allocator<B> {
         count: i32,
         debug_name: &str,
     ) -> HalResult<Vec<Allocation>> {
+        self.serve(caller, debug_name, Vec::as_slice, |name| {
+            self.allocate_batch_checked(caller, selector, size, count, name)
+        })
+    }
+
+    /// What every allocation call does around its `work`: counts it, cleans its name, holds a
+    /// slot under its caller's limit while it runs, and records the buffers `handed_out` or the
+    /// failure.
+    fn serve<T>(
+        &self,
+        caller: &Caller,
+        debug_name: &str,
+        handed_out: impl Fn(&T) -> &[Allocation],
+        work: impl FnOnce(&str) -> HalResult<T>,
+    ) -> HalResult<T> {
+        self.scheduling.count_current_call();
+        let name = sanitize_debug_name(debug_name);
+        let limit = self.policy.limits.for_caller(caller);
         let result = self
             .in_flight
-            .acquire(caller.uid, self.policy.limits.max_calls_per_uid, BUSY_WAIT)
-            .and_then(|_slot| {
-                self.allocate_batch_checked(caller, selector, size, count, debug_name)
-            });
-        self.record(caller, result.as_deref());
+            .acquire(&limit, BUSY_WAIT)
+            .and_then(|_slot| work(&name));
+        self.record(caller, &name, result.as_ref().map(handed_out));
         result
     }
 
@@ -290,15 +230,14 @@ impl<B: HeapBackend> Allocator<B> {
         caller: &Caller,
         selector: &Selector,
         size: i64,
-        debug_name: &str,
+        name: &str,
     ) -> HalResult<Allocation> {
         let started = Instant::now();
-        validate_debug_name(debug_name)?;
         let len = self.checked_size(size)?;
         self.check_request_total(len, 1)?;
         let resolution = self.resolve(caller, selector)?;
         self.phases.add(Phase::Policy, started.elapsed());
-        self.allocate_resolved(caller, &resolution, len, debug_name, None)
+        self.allocate_resolved(caller, &resolution, len, name, None)
     }
 
     /// The per-call limit on size times count, for single buffers and batches alike.
@@ -321,10 +260,9 @@ impl<B: HeapBackend> Allocator<B> {
         selector: &Selector,
         size: i64,
         count: i32,
-        debug_name: &str,
+        name: &str,
     ) -> HalResult<Vec<Allocation>> {
         let started = Instant::now();
-        validate_debug_name(debug_name)?;
         let limit = self.policy.limits.max_batch_count;
         let count = u32::try_from(count)
             .ok()
@@ -339,13 +277,7 @@ impl<B: HeapBackend> Allocator<B> {
         let mut buffers = Vec::with_capacity(count as usize);
         for index in 0..count {
             // `?` drops `buffers`, closing every fd made so far: all or nothing.
-            buffers.push(self.allocate_resolved(
-                caller,
-                &resolution,
-                len,
-                debug_name,
-                Some(index),
-            )?);
+            buffers.push(self.allocate_resolved(caller, &resolution, len, name, Some(index))?);
         }
         Ok(buffers)
     }
@@ -355,7 +287,7 @@ impl<B: HeapBackend> Allocator<B> {
         caller: &Caller,
         resolution: &Resolution,
         len: u64,
-        debug_name: &str,
+        name: &str,
         batch_index: Option<u32>,
     ) -> HalResult<Allocation> {
         let mut failures = Vec::new();
@@ -366,17 +298,21 @@ impl<B: HeapBackend> Allocator<B> {
             {
                 Ok(buf) => {
                     let named = Instant::now();
-                    let label = buffer_label(caller, heap, debug_name, batch_index);
+                    let label = buffer_label(name, heap, batch_index);
                     // A buffer that cannot be named still works; refusing it would turn a
                     // debugging aid into an outage.
                     if let Err(e) = self.backend.set_name(&buf, &label) {
                         log::warn!("cannot name a buffer from {heap} {label:?}: {e}");
                     }
+                    let inode = inode_of(&buf);
                     self.phases.add(Phase::Name, named.elapsed());
                     return Ok(Allocation {
                         buf,
                         heap: heap.clone(),
                         size: len,
+                        label,
+                        inode,
+                        batch_index,
                     });
                 }
                 Err(e) => {
@@ -424,11 +360,16 @@ impl<B: HeapBackend> Allocator<B> {
         Ok(aligned)
     }
 
-    fn record(&self, caller: &Caller, result: Result<&[Allocation], &HalError>) {
+    fn record(&self, caller: &Caller, name: &str, result: Result<&[Allocation], &HalError>) {
         match result {
             Ok(allocations) => {
+                let name: Arc<str> = name.into();
                 for a in allocations {
                     self.stats.allocated(caller.uid, &a.heap, a.size);
+                    self.owners.record(Owner {
+                        batch_index: a.batch_index,
+                        ..Owner::new(caller, Arc::clone(&name), &a.heap, a.size, a.inode)
+                    });
                 }
             }
             Err(e) => {
@@ -491,11 +432,19 @@ impl<B: HeapBackend> Allocator<B> {
         let p = &self.policy;
         let _ = writeln!(out, "vendor.dmaheap.IHeapAllocator/default");
         let _ = writeln!(out, "policy: {}", p.origin);
+        if let Some(cause) = &p.fallback_cause {
+            let _ = writeln!(
+                out,
+                "FALLBACK: the service runs on its built-in fallback policy (system heaps only, \
+                 PROTECTED refused) because the device's policy could not be used: {cause}"
+            );
+        }
         let _ = writeln!(
             out,
             "limits: max_allocation_bytes={} max_batch_count={} max_request_bytes={}",
             p.limits.max_allocation_bytes, p.limits.max_batch_count, p.limits.max_request_bytes
         );
+        self.dump_calls_in_flight(&mut out);
         let _ = writeln!(out, "\nheaps:");
         let _ = writeln!(
             out,
@@ -582,6 +531,14 @@ impl<B: HeapBackend> Allocator<B> {
         for (phase, count, total) in self.phases.totals() {
             let _ = writeln!(out, "{}", phase_dump::format_line(phase, count, total));
         }
+        let (realtime, calls) = self.scheduling.realtime_of_all();
+        let _ = writeln!(
+            out,
+            "\nscheduling: {realtime} of {calls} allocation calls ran on a SCHED_FIFO/SCHED_RR \
+             thread (binder lifts a thread to a real-time caller's priority where the kernel \
+             supports FLAT_BINDER_FLAG_INHERIT_RT)"
+        );
+        self.dump_recent_owners(&mut out);
         let _ = writeln!(out, "\ncounters per calling uid:");
         let _ = writeln!(
             out,
@@ -597,103 +554,68 @@ impl<B: HeapBackend> Allocator<B> {
         }
         out
     }
-}
 
-/// The dma-buf name, within the [`KERNEL_NAME_BYTES`] the kernel keeps:
-/// `u<uid>:p<pid>:<debug name>[#<batch index>]@<heap>`. The uid, the batch index and the `@`
-/// always stay (the index is what tells a batch's buffers apart); then the heap name, then the
-/// pid; the debug name gets what is left, cut at a character boundary.
-pub fn buffer_label(
-    caller: &Caller,
-    heap: &str,
-    debug_name: &str,
-    batch_index: Option<u32>,
-) -> String {
-    let uid = format!("u{}:", caller.uid);
-    let index = batch_index.map(|i| format!("#{i}")).unwrap_or_default();
-    let mut room = KERNEL_NAME_BYTES.saturating_sub(uid.len() + index.len() + 1);
-    // Heap names are ASCII (validated), so any byte count is a character boundary.
-    let heap = &heap[..heap.len().min(room)];
-    room -= heap.len();
-    let pid = format!("p{}:", caller.pid);
-    let pid = if pid.len() <= room {
-        pid
-    } else {
-        String::new()
-    };
-    room -= pid.len();
-    let name = truncate_at_char(debug_name, room);
-    format!("{uid}{pid}{name}{index}@{heap}")
-}
-
-fn truncate_at_char(text: &str, max_bytes: usize) -> &str {
-    if text.len() <= max_bytes {
-        return text;
+    fn dump_calls_in_flight(&self, out: &mut String) {
+        let shown = |over_limit: OverLimit| match over_limit {
+            OverLimit::Busy => format!("busy (waits {}s, then ERROR_BUSY)", BUSY_WAIT.as_secs()),
+            OverLimit::Queue => "queue (waits its turn)".to_owned(),
+        };
+        let threads = match self.in_flight.binder_threads() {
+            Some(threads) => format!("; no caller holds the last of the {threads} binder threads"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "calls in flight per caller (first match wins{threads}):"
+        );
+        for entry in &self.policy.limits.callers {
+            let _ = writeln!(
+                out,
+                "  {:<40} {:>3} {:<34} {}",
+                entry.who.describe(),
+                entry.max_calls_in_flight,
+                shown(entry.over_limit),
+                entry.origin()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  {:<40} {:>3} {:<34} max_calls_per_uid",
+            "any other caller, per uid",
+            self.policy.limits.max_calls_per_uid,
+            shown(OverLimit::Busy)
+        );
     }
-    let mut end = max_bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
 
-/// Whether a character may not appear in a debug name: control characters (Unicode Cc), line
-/// and paragraph separators (Zl, Zp), and format characters (Cf): bidirectional overrides and
-/// isolates, zero-width spaces and joiners, the BOM, invisible operators, tags. They end up in
-/// kernel debug output and logs, where they hide or reorder what a reader sees.
-pub fn is_forbidden_in_name(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || is_format_char(c)
-}
-
-/// Unicode general category Cf (format), from the Unicode Character Database's
-/// `extracted/DerivedGeneralCategory.txt` (Unicode 15.1).
-const FORMAT_CHARS: &[(char, char)] = &[
-    ('\u{00AD}', '\u{00AD}'),
-    ('\u{0600}', '\u{0605}'),
-    ('\u{061C}', '\u{061C}'),
-    ('\u{06DD}', '\u{06DD}'),
-    ('\u{070F}', '\u{070F}'),
-    ('\u{0890}', '\u{0891}'),
-    ('\u{08E2}', '\u{08E2}'),
-    ('\u{180E}', '\u{180E}'),
-    ('\u{200B}', '\u{200F}'),
-    ('\u{202A}', '\u{202E}'),
-    ('\u{2060}', '\u{2064}'),
-    ('\u{2066}', '\u{206F}'),
-    ('\u{FEFF}', '\u{FEFF}'),
-    ('\u{FFF9}', '\u{FFFB}'),
-    ('\u{110BD}', '\u{110BD}'),
-    ('\u{110CD}', '\u{110CD}'),
-    ('\u{13430}', '\u{1343F}'),
-    ('\u{1BCA0}', '\u{1BCA3}'),
-    ('\u{1D173}', '\u{1D17A}'),
-    ('\u{E0001}', '\u{E0001}'),
-    ('\u{E0020}', '\u{E007F}'),
-];
-
-fn is_format_char(c: char) -> bool {
-    FORMAT_CHARS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
-}
-
-/// Debug names must be short, printable text: they end up in kernel debug output and logs.
-/// The length is checked first, so a hostile name is never scanned or formatted in full.
-pub fn validate_debug_name(name: &str) -> HalResult<()> {
-    if name.is_empty() {
-        return Err(HalError::bad_argument("the debug name is empty"));
+    fn dump_recent_owners(&self, out: &mut String) {
+        let owners = self.owners.snapshot();
+        let _ = writeln!(
+            out,
+            "\nrecent allocations (owners of the last {} buffers, newest last; inode as in \
+             /proc/<pid>/fdinfo and the dma-buf debugfs):",
+            owners.len()
+        );
+        let _ = writeln!(
+            out,
+            "  {:<10} {:<10} {:<8} {:<32} {:<20} {:>12} {:>8}  name",
+            "inode", "uid", "pid", "domain", "heap", "bytes", "age"
+        );
+        for o in owners.iter() {
+            let index = o.batch_index.map(|i| format!(" #{i}")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<10} {:<8} {:<32} {:<20} {:>12} {:>7}s  {}{index}",
+                o.inode,
+                o.uid,
+                o.pid,
+                o.domain.as_deref().unwrap_or("<none>"),
+                o.heap,
+                o.size,
+                o.at.elapsed().as_secs(),
+                if o.name.is_empty() { "-" } else { &o.name }
+            );
+        }
     }
-    if name.len() > MAX_DEBUG_NAME_BYTES as usize {
-        return Err(HalError::bad_argument(format!(
-            "the debug name is {} bytes long, more than MAX_DEBUG_NAME_BYTES ({MAX_DEBUG_NAME_BYTES})",
-            name.len()
-        )));
-    }
-    if let Some(c) = name.chars().find(|&c| is_forbidden_in_name(c)) {
-        return Err(HalError::bad_argument(format!(
-            "the debug name contains U+{:04X}, a control, separator or format character",
-            c as u32
-        )));
-    }
-    Ok(())
 }
 
 fn error_from_failures(len: u64, failures: Vec<(String, BackendError)>) -> HalError {
@@ -714,48 +636,4 @@ fn error_from_failures(len: u64, failures: Vec<(String, BackendError)>) -> HalEr
         ErrorKind::Internal
     };
     HalError::new(kind, format!("allocating {len} bytes failed: {tried}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const UID: u32 = 10123;
-
-    /// A call of `UID` that arrived earlier and still waits for a slot (its thread not yet woken).
-    fn earlier_waiter(in_flight: &InFlight) {
-        let mut state = in_flight.state.lock().unwrap();
-        let ticket = state.next_ticket;
-        state.next_ticket += 1;
-        state
-            .by_uid
-            .entry(UID)
-            .or_default()
-            .waiting
-            .push_back(ticket);
-    }
-
-    #[test]
-    fn a_new_call_never_overtakes_a_waiting_one() {
-        let in_flight = InFlight::default();
-        earlier_waiter(&in_flight);
-        // A slot is free, but the earlier call is first in line: no slot at once...
-        let now = in_flight.acquire(UID, 1, Duration::ZERO);
-        assert_eq!(now.err().map(|e| e.kind), Some(ErrorKind::Busy));
-        // ...nor after waiting, since the earlier call keeps its turn.
-        let later = in_flight.acquire(UID, 1, Duration::from_millis(50));
-        assert_eq!(later.err().map(|e| e.kind), Some(ErrorKind::Busy));
-        // The queue holds only the earlier call again: the refused ones left it.
-        let state = in_flight.state.lock().unwrap();
-        assert_eq!(state.by_uid[&UID].waiting.len(), 1);
-        assert_eq!(state.by_uid[&UID].running, 0);
-    }
-
-    #[test]
-    fn another_uid_is_not_held_up_by_a_waiting_call() {
-        let in_flight = InFlight::default();
-        earlier_waiter(&in_flight);
-        let slot = in_flight.acquire(UID + 1, 1, Duration::ZERO);
-        assert!(slot.is_ok());
-    }
 }

@@ -11,9 +11,12 @@ pub mod allocator;
 pub mod backend;
 pub mod dump;
 pub mod error;
+pub mod in_flight;
+pub mod naming;
 pub mod phases;
 pub mod policy;
 pub mod registration;
+pub mod sched;
 pub mod service;
 pub mod stats;
 

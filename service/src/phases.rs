@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 pub enum Phase {
     /// Who is calling: uid, pid, SELinux context (the binder layer).
     Caller,
-    /// Validation, the per-uid slot, the policy's resolution and the access check.
+    /// Validation, the policy's resolution and the access check.
     Policy,
     /// `DMA_HEAP_IOCTL_ALLOC` (the heap devices are opened once, at start-up).
     Ioctl,
-    /// Building the name and `DMA_BUF_SET_NAME`.
+    /// Building the name, `DMA_BUF_SET_NAME`, and the `fstat` that gives the owner record its
+    /// inode.
     Name,
     /// The whole handler, from the first to the last line of the binder method; the parcel
     /// (fd and result) is written by the generated code after it.

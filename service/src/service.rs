@@ -34,10 +34,14 @@ impl<B: HeapBackend> HeapAllocatorService<B> {
 }
 
 /// The binder features the service registers with: the caller's SELinux context with every
-/// call (rsbinder sets `FLAT_BINDER_FLAG_TXN_SECURITY_CTX` only where SELinux is on).
+/// call (rsbinder sets `FLAT_BINDER_FLAG_TXN_SECURITY_CTX` only where SELinux is on), and
+/// `FLAT_BINDER_FLAG_INHERIT_RT`: a SCHED_FIFO camera or display thread's call is served at its
+/// priority instead of being demoted to SCHED_NORMAL while it waits for its buffer (a binder
+/// driver without the flag, such as upstream Linux's, ignores it).
 pub fn binder_features() -> rsbinder::BinderFeatures {
     let mut features = rsbinder::BinderFeatures::default();
     features.set_requesting_sid = true;
+    features.inherit_rt = true;
     features
 }
 
@@ -365,5 +369,20 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
             clients,
             policyPath: self.allocator.policy().origin.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_asks_for_real_time_priority_inheritance_and_the_callers_context() {
+        let features = binder_features();
+        assert!(
+            features.inherit_rt,
+            "FLAT_BINDER_FLAG_INHERIT_RT is not set"
+        );
+        assert!(features.set_requesting_sid);
     }
 }

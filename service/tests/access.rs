@@ -1,7 +1,7 @@
 //! Who may allocate from what (issue 9): allow lists by uid and SELinux domain on every path
 //! (usage, named heap, ION, batch), their validation at load, the per-call and per-uid limits,
-//! buffer names within the kernel's 31 bytes, hostile names, the rate-limited log and the dump
-//! deadline.
+//! buffer names within the kernel's 31 bytes, hostile names (cleaned, never refused), the
+//! rate-limited log and the dump deadline.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dmaheap_aidl::usage::*;
 use dmaheap_service::access::{domain_of_context, RateLimitedLog};
-use dmaheap_service::allocator::{buffer_label, validate_debug_name, KERNEL_NAME_BYTES};
+use dmaheap_service::allocator::{buffer_label, sanitize_debug_name, KERNEL_NAME_BYTES};
 use dmaheap_service::backend::MemfdBackend;
 use dmaheap_service::dump::write_with_deadline;
 use dmaheap_service::policy::{Policy, PolicyError};
@@ -438,56 +438,53 @@ fn one_uid_over_its_in_flight_limit_gets_busy_while_another_uid_is_served() {
 }
 
 #[test]
-fn batch_names_keep_their_index_and_heap_within_the_kernel_limit() {
-    let a = allocator();
-    let names = |count| {
+fn batch_names_keep_the_callers_name_first_then_index_and_heap_as_room_allows() {
+    let names = |count, name: &str| {
         let a = allocator();
         a.allocate_batch(
             &Caller::new(10123, 1234567),
             &Selector::Heap("system-uncached".into()),
             4096,
             count,
-            "camera.preview.stream",
+            name,
         )
         .unwrap();
         a.backend().names()
     };
-    let got = names(12);
+    // Room for all of it: name, index, heap.
+    let got = names(12, "camera.prev");
+    for (i, name) in got.iter().enumerate() {
+        assert_eq!(name, &format!("camera.prev#{i}@system-uncached"));
+    }
+    // A long name takes the room; the index stays while it fits, the heap goes first.
+    let got = names(12, "camera.preview.stream.2");
     for (i, name) in got.iter().enumerate() {
         assert!(name.len() <= KERNEL_NAME_BYTES, "{name:?}");
-        assert!(name.starts_with("u10123:"), "{name:?}");
-        assert!(
-            name.ends_with(&format!("#{i}@system-uncached")),
-            "{name:?} lost its index or heap"
-        );
+        assert_eq!(name, &format!("camera.preview.stream.2#{i}"));
     }
-    let unique: std::collections::HashSet<_> = got.iter().collect();
-    assert_eq!(unique.len(), got.len(), "{got:?}");
-    drop(a);
-    // A long heap name is cut, the index and '@' stay; a multibyte debug name is cut on a
-    // character boundary.
+    // A name of the whole 31 bytes keeps all of them, even in a batch.
+    let full = "c".repeat(KERNEL_NAME_BYTES + 10);
+    let got = names(2, &full);
+    assert!(
+        got.iter().all(|n| n == &full[..KERNEL_NAME_BYTES]),
+        "{got:?}"
+    );
+
+    // A multibyte debug name is cut on a character boundary, nothing of the owner before it.
+    let label = buffer_label(&"é".repeat(30), "system", Some(63));
+    assert_eq!(label, "é".repeat(15), "{label:?}");
+    // No name: the heap's, once.
+    assert_eq!(buffer_label("", "system", None), "system");
+    assert_eq!(buffer_label("", "system", Some(3)), "system#3");
     let long_heap = "h".repeat(64);
-    let label = buffer_label(
-        &Caller::new(4294967294, i32::MAX),
-        &long_heap,
-        "é".repeat(30).as_str(),
-        Some(63),
+    assert_eq!(
+        buffer_label("", &long_heap, None),
+        "h".repeat(KERNEL_NAME_BYTES)
     );
-    assert!(label.len() <= KERNEL_NAME_BYTES, "{label:?}");
-    assert!(
-        label.starts_with("u4294967294:") && label.contains("#63@h"),
-        "{label:?}"
-    );
-    let label = buffer_label(&Caller::new(0, 1), "system", &"é".repeat(30), None);
-    assert!(
-        label.len() <= KERNEL_NAME_BYTES && label.ends_with("@system"),
-        "{label:?}"
-    );
-    assert!(label.starts_with("u0:p1:é"), "{label:?}");
 }
 
 #[test]
-fn bidi_zero_width_and_format_characters_are_refused_in_names() {
+fn control_and_format_characters_never_reach_the_kernel_name() {
     for c in [
         '\u{202E}',  // RIGHT-TO-LEFT OVERRIDE
         '\u{2066}',  // LEFT-TO-RIGHT ISOLATE
@@ -495,38 +492,70 @@ fn bidi_zero_width_and_format_characters_are_refused_in_names() {
         '\u{200D}',  // ZERO WIDTH JOINER
         '\u{FEFF}',  // BOM
         '\u{00AD}',  // SOFT HYPHEN
-        '\u{2028}',  // LINE SEPARATOR
         '\u{E0041}', // TAG LATIN CAPITAL LETTER A
-        '\u{1B}',
     ] {
-        let name = format!("cam{c}era");
-        let e = validate_debug_name(&name).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::BadArgument, "U+{:04X}", c as u32);
-        assert!(
-            e.message.contains(&format!("U+{:04X}", c as u32)),
-            "{}",
-            e.message
+        // Invisible: dropped.
+        assert_eq!(
+            sanitize_debug_name(&format!("cam{c}era")),
+            "camera",
+            "U+{:04X}",
+            c as u32
         );
     }
-    validate_debug_name("caméra.预览-1").unwrap();
+    for c in [
+        '\u{1B}', '\t', '\n', '\0', '\u{7F}', '\u{85}', '\u{9B}', '\u{2028}', ' ',
+    ] {
+        // Controls and separators: shown as '_' where they were.
+        assert_eq!(
+            sanitize_debug_name(&format!("cam{c}era")),
+            "cam_era",
+            "U+{:04X}",
+            c as u32
+        );
+    }
+    assert_eq!(sanitize_debug_name("caméra.预览-1"), "caméra.预览-1");
+    assert_eq!(sanitize_debug_name("\u{202E}\u{200B}"), "");
+
+    // Through the allocator: served, and the kernel gets the cleaned name.
+    let a = allocator();
+    let system = Selector::Heap("system".into());
+    a.allocate(&caller(APP), &system, 4096, "esc\u{1b}[31m\u{202e}red")
+        .unwrap();
+    a.allocate(&caller(APP), &system, 4096, "\u{202e}").unwrap();
+    assert_eq!(a.backend().names(), ["esc_[31mred@system", "system"]);
 }
 
 #[test]
-fn megabyte_names_are_refused_without_being_formatted() {
+fn megabyte_names_are_cut_before_any_work() {
     let a = allocator();
     let huge = "\u{202E}\"\\".repeat(1 << 18); // ~1.25 MB that escaping would grow
-    for (selector, name) in [
-        (Selector::Heap(huge.clone()), "ok"),
-        (Selector::Heap("system".into()), huge.as_str()),
-    ] {
-        let e = a.allocate(&caller(APP), &selector, 4096, name).unwrap_err();
-        assert!(
-            e.message.len() < 200,
-            "the message carries the name: {} bytes",
-            e.message.len()
-        );
-    }
+                                               // As a heap name: refused, without the name in the message.
+    let e = a
+        .allocate(&caller(APP), &Selector::Heap(huge.clone()), 4096, "ok")
+        .unwrap_err();
+    assert!(
+        e.message.len() < 200,
+        "the message carries the name: {} bytes",
+        e.message.len()
+    );
     assert_eq!(a.backend().allocations(), 0);
+    // As a debug name: served, and what the service keeps of it is bounded.
+    let max = dmaheap_aidl::consts::MAX_DEBUG_NAME_BYTES as usize;
+    let kept = sanitize_debug_name(&huge);
+    assert!(
+        kept.len() <= max,
+        "{} bytes kept of a huge name",
+        kept.len()
+    );
+    a.allocate(&caller(APP), &Selector::Heap("system".into()), 4096, &huge)
+        .unwrap();
+    let owners = a.recent_owners();
+    assert!(owners.iter().all(|o| o.name.len() <= max));
+    assert!(a
+        .backend()
+        .names()
+        .iter()
+        .all(|n| n.len() <= KERNEL_NAME_BYTES));
 }
 
 #[test]

@@ -101,9 +101,11 @@ fn repeated_failures_log_one_line_per_uid_and_kind() {
     }
     let logged = lines();
     assert_eq!(lines_with(&logged, "uid 10200 pid 90"), 1, "{logged:?}");
-    // A 1 MB name is refused too, and its line does not carry the name.
-    a.allocate(&client, &system, 4096, &"\u{202e}".repeat(1 << 18))
+    // A request with a 1 MB name that fails logs a line that does not carry the name.
+    let other = Caller::new(10201, 91);
+    a.allocate(&other, &system, 1 << 30, &"\u{202e}".repeat(1 << 18))
         .unwrap_err();
+    assert_eq!(lines_with(&lines(), "uid 10201 pid 91"), 1, "{:?}", lines());
     let logged = lines();
     assert!(
         logged.iter().all(|(_, line)| line.len() < 4096),

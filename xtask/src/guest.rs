@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::kernel::{Arch, Kernel, Variant};
-use crate::suites::{GuestStep, Plan, Program};
+use crate::suites::{GuestStep, Language, Plan, Program};
 use crate::{cmd, paths, prereqs, progress};
 
 const RSBINDER_TOOLS_VERSION: &str = "0.12.0";
@@ -139,6 +139,7 @@ fn build_programs(programs: &[Program], kernel: &Kernel) -> Result<BTreeMap<Stri
         }
         step.done(&format!("{} programs", bins.len() + tests.len()));
     }
+    let mut libdmaheap: Option<PathBuf> = None;
     for program in programs {
         match program {
             Program::RsbinderTool(tool) => {
@@ -150,10 +151,81 @@ fn build_programs(programs: &[Program], kernel: &Kernel) -> Result<BTreeMap<Stri
                     build_selftest(kernel, source, install_as)?,
                 );
             }
+            Program::NativeClient {
+                source,
+                language,
+                install_as,
+            } => {
+                let library = match &libdmaheap {
+                    Some(library) => library,
+                    None => libdmaheap.insert(libdmaheap_staticlib(arch)?),
+                };
+                built.insert(
+                    install_as.to_string(),
+                    build_native_client(arch, library, source, *language, install_as)?,
+                );
+            }
             Program::CargoBin { .. } | Program::CargoTest { .. } => {}
         }
     }
     Ok(built)
+}
+
+/// libdmaheap's staticlib for `arch`'s glibc target (see `Arch::native_client_target`), in the
+/// guest target directory.
+fn libdmaheap_staticlib(arch: Arch) -> Result<PathBuf> {
+    let target = arch.native_client_target();
+    let library = paths::guest_target()
+        .join(target)
+        .join("release/libdmaheap.a");
+    let step = progress::step(format!(
+        "libdmaheap.a: cargo build --release --target {target}"
+    ));
+    let mut cargo = Command::new(env_or("CARGO", "cargo"));
+    cargo
+        .current_dir(paths::repo())
+        .env("CARGO_TARGET_DIR", paths::guest_target())
+        .args(["build", "--quiet", "--release", "-p", "libdmaheap"])
+        .args(["--target", target]);
+    cmd::run(&mut cargo).with_context(|| format!("building libdmaheap for {target}"))?;
+    if !library.is_file() {
+        bail!("cargo left no {}", library.display());
+    }
+    step.done("built");
+    Ok(library)
+}
+
+/// A C or C++ client of libdmaheap, static, with the same warnings a vendor build turns on.
+fn build_native_client(
+    arch: Arch,
+    library: &Path,
+    source: &str,
+    language: Language,
+    name: &str,
+) -> Result<PathBuf> {
+    let out = paths::scratch().join(format!("{name}-{}", arch.name()));
+    let (compiler, standard) = match language {
+        Language::C => (guest_cc(arch), "-std=c11"),
+        Language::Cxx => (guest_cxx(arch), "-std=c++17"),
+    };
+    let step = progress::step(format!("{name}: {compiler} -static {source} libdmaheap.a"));
+    cmd::run(
+        Command::new(compiler)
+            .current_dir(paths::repo())
+            .args([standard, "-static", "-O2", "-Wall", "-Wextra", "-Werror"])
+            .arg("-I")
+            .arg(paths::repo().join("libs/libdmaheap/include"))
+            .arg(source)
+            .arg(library)
+            // The linker's warnings about getpwuid_r and getaddrinfo in a static link come from
+            // Rust std's home_dir and lookup_host, which libdmaheap never calls. glibc before
+            // 2.34 keeps threads and dlopen in libraries of their own.
+            .args(["-Wl,--gc-sections", "-lpthread", "-ldl", "-o"])
+            .arg(&out),
+    )
+    .with_context(|| format!("compiling {source} against libdmaheap"))?;
+    step.done("built");
+    Ok(out)
 }
 
 /// Guest builds use a target directory in the cache (see `paths::guest_target`).
@@ -252,6 +324,14 @@ fn guest_cc(arch: Arch) -> &'static str {
     }
 }
 
+/// The C++ compiler for static guest programs of `arch`, beside `guest_cc`.
+fn guest_cxx(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "g++",
+        Arch::Arm64 => "aarch64-linux-gnu-g++",
+    }
+}
+
 /// A selftest compiled static against the test kernel's own UAPI headers, as kselftest does.
 fn build_selftest(kernel: &Kernel, source: &str, name: &str) -> Result<PathBuf> {
     let out = paths::scratch().join(format!("{name}-{}", kernel.arch.name()));
@@ -312,7 +392,7 @@ pub fn build_module(source_dir: &str, ko: &str, kernel: &Kernel) -> Result<PathB
 }
 
 /// Quotes `text` for the guest's shell.
-fn quote(text: &str) -> String {
+pub fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 

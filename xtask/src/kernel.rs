@@ -71,6 +71,16 @@ impl Arch {
         }
     }
 
+    /// Rust's target for libdmaheap's staticlib in the C and C++ guest programs: glibc, because
+    /// Debian ships libstdc++ and a cross C library for arm64 only for glibc, not for musl.
+    /// Linked `-static`, the programs need no loader in the guest, like the musl ones.
+    pub fn native_client_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+
     fn fragment(self) -> PathBuf {
         kernel_dir().join(format!("{}.config", self.name()))
     }

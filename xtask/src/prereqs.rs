@@ -35,6 +35,7 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
         "the arm64 VM's device tree (reserved memory for CMA and carveout)",
     ),
     ("gcc", "static test binaries for the x86_64 VM"),
+    ("g++", "libdmaheap's C++ client for the x86_64 VM"),
     ("libc6-dev", "static test binaries for the x86_64 VM"),
     (
         "gcc-aarch64-linux-gnu",
@@ -43,6 +44,10 @@ const DEBIAN_PACKAGES: &[(&str, &str)] = &[
     (
         "libc6-dev-arm64-cross",
         "static test binaries for the arm64 VM",
+    ),
+    (
+        "g++-aarch64-linux-gnu",
+        "libdmaheap's C++ client for the arm64 VM",
     ),
     ("m4", "expanding the sepolicy macros"),
     ("checkpolicy", "compiling the sepolicy"),
@@ -57,6 +62,10 @@ const RUSTUP_TARGETS: &[(&str, &str)] = &[
     (
         "aarch64-unknown-linux-musl",
         "static binaries for the arm64 VM",
+    ),
+    (
+        "aarch64-unknown-linux-gnu",
+        "libdmaheap's staticlib in the arm64 VM's C and C++ clients",
     ),
     (
         "aarch64-linux-android",

@@ -42,6 +42,19 @@ pub enum Program {
         source: &'static str,
         install_as: &'static str,
     },
+    /// A C or C++ source file of the repository, linked static against libdmaheap's staticlib
+    /// as a vendor HAL links the library: the C ABI and the C++ header tested from outside Rust.
+    NativeClient {
+        source: &'static str,
+        language: Language,
+        install_as: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    C,
+    Cxx,
 }
 
 #[derive(Debug, Clone)]
@@ -428,13 +441,21 @@ fn hal_service() -> Vec<GuestStep> {
              ! dmaheap-service --check --policy /tmp/bad-policy.toml 2>/tmp/bad-policy.log && \
              grep -q 'bad-policy.toml' /tmp/bad-policy.log && grep -q 'line 3' /tmp/bad-policy.log",
         ),
+        // A missing or invalid file must not leave gralloc waiting for the HAL (and the
+        // display dark): one error line, then the built-in fallback, registered at once.
         check(
             "hal",
-            "with an invalid policy the service logs once and waits (no restart loop), unregistered",
+            "with an invalid policy the service logs one error and serves the built-in fallback, registered",
             "dmaheap-service --policy /tmp/bad-policy.toml 2>/tmp/bad-policy-wait.log & pid=$!; \
-             sleep 4; kill -0 $pid || { cat /tmp/bad-policy-wait.log; exit 1; }; kill $pid; wait $pid; \
-             test $(grep -c 'not serving' /tmp/bad-policy-wait.log) = 1 && grep -q 'line 3' /tmp/bad-policy-wait.log \
-             && ! grep -q registered /tmp/bad-policy-wait.log",
+             for i in $(seq 100); do grep -q 'registered vendor.dmaheap.IHeapAllocator/default' \
+             /tmp/bad-policy-wait.log && break; sleep 0.1; done; sleep 1; \
+             kill -0 $pid || { cat /tmp/bad-policy-wait.log; exit 1; }; \
+             dmaheapctl dump > /tmp/bad-policy-dump.txt 2>&1; kill $pid; wait $pid; \
+             cat /tmp/bad-policy-wait.log; \
+             test $(grep -c ERROR /tmp/bad-policy-wait.log) = 1 && \
+             grep ERROR /tmp/bad-policy-wait.log | grep -q 'bad-policy.toml:3' && \
+             grep -q 'registered vendor.dmaheap.IHeapAllocator/default' /tmp/bad-policy-wait.log && \
+             grep -q '^FALLBACK' /tmp/bad-policy-dump.txt",
         ),
         check(
             "hal",
@@ -549,6 +570,116 @@ fn wire_conformance() -> Vec<GuestStep> {
     steps
 }
 
+/// The C and C++ programs a vendor HAL would be (issue 17 item 4), linked static against
+/// libdmaheap.
+fn libdmaheap_programs() -> Vec<Program> {
+    vec![
+        Program::NativeClient {
+            source: "libs/libdmaheap/tests/c_client.c",
+            language: Language::C,
+            install_as: "libdmaheap-c-client",
+        },
+        Program::NativeClient {
+            source: "libs/libdmaheap/tests/cpp_client.cpp",
+            language: Language::Cxx,
+            install_as: "libdmaheap-cpp-client",
+        },
+        Program::CargoTest {
+            package: "libdmaheap",
+            test: "two_binder_stacks",
+            install_as: "libdmaheap-two-stacks",
+        },
+    ]
+    .into_iter()
+    .chain(
+        PORTING_EXAMPLES
+            .iter()
+            .map(|example| Program::NativeClient {
+                source: example.source,
+                language: Language::Cxx,
+                install_as: example.install_as,
+            }),
+    )
+    .collect()
+}
+
+struct PortingExample {
+    source: &'static str,
+    install_as: &'static str,
+    /// What its exit status 0 shows.
+    shows: &'static str,
+}
+
+/// The porting guide's examples (libs/libdmaheap/examples), each compiled like a vendor HAL and
+/// run against the service: exit 0 means it got its buffers.
+const PORTING_EXAMPLES: &[PortingExample] = &[
+    PortingExample {
+        source: "libs/libdmaheap/examples/gralloc_backend.cpp",
+        install_as: "example-gralloc-backend",
+        shows: "the gralloc backend example allocates 3 scanout-capable 1080p buffers",
+    },
+    PortingExample {
+        source: "libs/libdmaheap/examples/camera_hal.cpp",
+        install_as: "example-camera-hal",
+        shows: "the camera HAL example allocates a stats buffer and reads it zeroed under sync",
+    },
+    PortingExample {
+        source: "libs/libdmaheap/examples/codec2_store.cpp",
+        install_as: "example-codec2-store",
+        shows: "the Codec2 store example allocates a 2 MiB linear block",
+    },
+];
+
+/// libdmaheap's C and C++ clients, its two-binder-stacks test and the porting guide's examples
+/// against the running service. The C client and the two-stacks test each have the service
+/// killed and started again mid-run. Needs `hal_service()` first and leaves the restarted
+/// service running (logging to the same file).
+fn libdmaheap_checks() -> Vec<GuestStep> {
+    const REGISTERED: &str = "registered vendor.dmaheap.IHeapAllocator/default";
+    let count_registrations = format!("grep -c '{REGISTERED}' /tmp/dmaheap-service.log");
+    // Kills the service and starts it again, done once it registered one more time than the
+    // REGISTERED_BEFORE the step exports.
+    let restart = format!(
+        "kill -KILL $(pidof dmaheap-service); \
+         (dmaheap-service --policy {HAL_POLICY} >> /tmp/dmaheap-service.log 2>&1 &); \
+         for i in $(seq 100); do \
+         [ $({count_registrations}) -gt $REGISTERED_BEFORE ] && exit 0; sleep 0.1; done; exit 1"
+    );
+    let with_restart = |program: &str| {
+        format!(
+            "export REGISTERED_BEFORE=$({count_registrations}) \
+             DMAHEAP_RESTART_CMD={restart}; timeout 120 {program}",
+            restart = crate::guest::quote(&restart)
+        )
+    };
+    vec![
+        suite(
+            "libdmaheap-c",
+            Format::Tap,
+            &with_restart("libdmaheap-c-client --restart-cmd \"$DMAHEAP_RESTART_CMD\""),
+        ),
+        suite(
+            "libdmaheap-cpp",
+            Format::Tap,
+            "timeout 60 libdmaheap-cpp-client",
+        ),
+        suite(
+            "libdmaheap-two-stacks",
+            Format::Tap,
+            &with_restart("libdmaheap-two-stacks"),
+        ),
+    ]
+    .into_iter()
+    .chain(PORTING_EXAMPLES.iter().map(|example| {
+        check(
+            "libdmaheap",
+            example.shows,
+            &format!("timeout 60 {}", example.install_as),
+        )
+    }))
+    .collect()
+}
+
 /// Every plan boots the same stack: the heap module, with the carveout range reserved at boot,
 /// and the allocator HAL's policy.
 fn stack_plan(
@@ -591,6 +722,8 @@ const SE_SERVICE_MANAGER: &str = "/system/bin/servicemanager";
 const SE_HAL: &str = "/vendor/bin/hw/vendor.dmaheap-service";
 const SE_HAL_POLICY: &str = "/vendor/etc/dmaheap/policy.toml";
 const SE_CAMERA: &str = "/vendor/bin/hw/android.hardware.camera.provider-V1-service";
+/// binder-wire, labelled as a camera HAL too (file_contexts: `camera.provider@2.N-service`).
+const SE_CAMERA_WIRE: &str = "/vendor/bin/hw/android.hardware.camera.provider@2.7-service";
 const SE_CODEC: &str = "/vendor/bin/hw/android.hardware.media.c2-default-service";
 const SE_APP: &str = "/data/app/testbed.app/probe";
 
@@ -622,6 +755,7 @@ fn selinux_setup() -> crate::selinux::Setup {
             ("rsb_hub", SE_SERVICE_MANAGER),
             ("dmaheap-service", SE_HAL),
             ("dmaheap-probe", SE_CAMERA),
+            ("binder-wire", SE_CAMERA_WIRE),
             ("dmaheap-probe", SE_CODEC),
             ("dmaheap-probe", SE_APP),
         ],
@@ -726,6 +860,17 @@ fn selinux_phase() -> Vec<GuestStep> {
             "selinux",
             "hal_camera_default (uid cameraserver) is served from kmod-cma",
             &camera("alloc --heap kmod-cma --expect served"),
+        ),
+        // The wire conformance suite as the client a phone has: a camera HAL in its domain,
+        // calling with its SELinux context attached (TXN_SECURITY_CTX is only set once a
+        // policy is loaded).
+        suite(
+            "binder-wire-enforcing",
+            Format::Tap,
+            &format!(
+                "setool exec-as --uid {AID_CAMERASERVER} -- {SE_CAMERA_WIRE} conformance --role hal-client \
+                 --service-pid $(pidof vendor.dmaheap-service)"
+            ),
         ),
         check(
             "selinux",
@@ -832,6 +977,7 @@ pub fn test_plan(arch: Arch) -> Plan {
     steps.extend(hal_service());
     steps.extend(hal_checks());
     steps.extend(wire_conformance());
+    steps.extend(libdmaheap_checks());
     steps.extend(dma_api_and_importer_final());
     // Last: once enforcing, SELinux stays on until the VM powers off.
     steps.extend(selinux_phase());
@@ -848,6 +994,7 @@ pub fn test_plan(arch: Arch) -> Plan {
     ];
     programs.extend(binder_programs());
     programs.extend(hal_programs());
+    programs.extend(libdmaheap_programs());
     programs.push(Program::CargoBin {
         package: "binder-wire",
         bin: "binder-wire",
@@ -901,8 +1048,10 @@ pub fn demo_plan(arch: Arch) -> Plan {
     steps.push(show(
         "echo; echo 'allocator HAL counters:'; dmaheapctl stats",
     ));
+    steps.extend(libdmaheap_checks()); // TEMP
     let mut programs = binder_programs();
     programs.extend(hal_programs());
+    programs.extend(libdmaheap_programs()); // TEMP
     stack_plan(
         "demo",
         arch,

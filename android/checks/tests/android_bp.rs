@@ -169,10 +169,10 @@ fn the_service_installs_where_init_and_sepolicy_expect_it() {
     assert_eq!(policy.get_bool("vendor"), Some(true));
     let installed = installed_path(policy);
     assert_eq!(installed, "/vendor/etc/dmaheap/policy.toml");
-    let service_src = read("service/src/policy.rs");
+    let service_src = read("service/src/policy/mod.rs");
     assert!(
         service_src.contains(&format!("\"{installed}\"")),
-        "service/src/policy.rs must default to {installed}"
+        "service/src/policy/mod.rs must default to {installed}"
     );
     let src = policy.get_string("src").unwrap();
     assert!(src.ends_with(".toml"), "{src}");

@@ -137,8 +137,8 @@ fn main() -> Result<()> {
         Err(e) => println!("legacy ION caller (mask 0x11, ION_FLAG_CACHED) refused: {e}"),
     }
     println!("{served} of {} use cases served", CASES.len());
-    // What debugging tools see: the service names every buffer after its owner (uid, pid),
-    // the client's debug name and the heap, cut to the 31 bytes the kernel keeps.
+    // What debugging tools see: the client's debug name first, then the batch index and the
+    // heap where they fit in the 31 bytes the kernel keeps (the owner is in the service's dump).
     println!("dma-buf names the kernel keeps for them (first buffer of each batch):");
     for name in names {
         println!("  {name}");

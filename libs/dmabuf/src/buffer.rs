@@ -245,7 +245,8 @@ fn restarted<T>(restart_on: &[Errno], mut ioctl: impl FnMut() -> nix::Result<T>)
     }
 }
 
-fn truncate_at_char_boundary(s: &str, max_bytes: usize) -> &str {
+/// The longest prefix of `s` of at most `max_bytes` bytes that ends on a character boundary.
+pub fn truncate_at_char_boundary(s: &str, max_bytes: usize) -> &str {
     if s.len() <= max_bytes {
         return s;
     }

@@ -8,7 +8,7 @@ mod heap;
 pub mod stats;
 mod uapi;
 
-pub use buffer::{CpuAccess, DmaBuf, Mapping, DMA_BUF_NAME_LEN};
+pub use buffer::{truncate_at_char_boundary, CpuAccess, DmaBuf, Mapping, DMA_BUF_NAME_LEN};
 pub use heap::{DmaHeap, DMA_HEAP_DIR};
 
 use std::path::PathBuf;

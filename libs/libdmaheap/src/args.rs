@@ -7,8 +7,8 @@ use dmaheap_aidl::consts::MAX_BATCH_COUNT;
 
 use crate::error::{Error, Result};
 
-/// The debug name used when the caller passes NULL. The service prefixes every name with the
-/// caller's uid and pid, so buffers stay attributable.
+/// The debug name used when the caller passes NULL. The service records every buffer's owner
+/// (uid, pid, domain) for its dump, so buffers stay attributable whatever their name.
 pub const DEFAULT_DEBUG_NAME: &str = "libdmaheap";
 
 /// `DMA_BUF_SYNC_READ` / `DMA_BUF_SYNC_WRITE` (linux/dma-buf.h).
@@ -32,7 +32,7 @@ pub unsafe fn utf8<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
 }
 
 /// A debug name: NULL means [`DEFAULT_DEBUG_NAME`]; anything else must be UTF-8 (the service
-/// checks the rest: not empty, at most MAX_DEBUG_NAME_BYTES, printable).
+/// cleans the rest for the kernel and never fails a call over a name).
 ///
 /// # Safety
 ///

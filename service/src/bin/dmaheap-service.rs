@@ -1,9 +1,8 @@
 //! `vendor.dmaheap-service`: loads the policy, opens the heaps, registers
 //! `vendor.dmaheap.IHeapAllocator/default` and serves binder calls until killed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
@@ -29,8 +28,8 @@ struct Args {
     #[arg(long)]
     binder: Option<String>,
     /// Binder threads. gralloc, camera and codec clients allocate concurrently during a camera
-    /// session start, so the default leaves room for all of them. Must be above the policy's
-    /// max_calls_per_uid, so that one uid never holds every thread.
+    /// session start, so the default leaves room for all of them. Must be above every
+    /// calls-in-flight cap of the policy, so that one caller never holds every thread.
     #[arg(long, default_value_t = 8)]
     threads: u32,
     /// Validate the policy, print it with the heaps present here, and exit.
@@ -53,62 +52,27 @@ fn init_logging() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
 }
 
-/// First wait after a policy that cannot be read or is invalid; it doubles up to the maximum.
-const POLICY_RETRY_FIRST: Duration = Duration::from_secs(1);
-const POLICY_RETRY_MAX: Duration = Duration::from_secs(300);
-
-/// The policy, waiting for a valid one. A missing or invalid policy is a device bug that a
-/// restart cannot fix: rather than exit (and be restarted by init every second, flooding the
-/// log), the service logs it once, stays unregistered and reads the file again with
-/// exponential back-off, so that a fixed file (or a late /vendor mount) is picked up.
-fn wait_for_policy(path: &Path) -> Policy {
-    let mut delay = POLICY_RETRY_FIRST;
-    let mut reported: Option<String> = None;
-    loop {
-        match Policy::load(path) {
-            Ok(policy) => {
-                if reported.is_some() {
-                    log::info!("policy {} is valid now", path.display());
-                }
-                return policy;
-            }
-            Err(e) => {
-                let message = e.to_string();
-                if reported.as_deref() != Some(message.as_str()) {
-                    log::error!(
-                        "not serving: {message}; reading it again with back-off (up to every {}s)",
-                        POLICY_RETRY_MAX.as_secs()
-                    );
-                    reported = Some(message);
-                }
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(POLICY_RETRY_MAX);
-            }
-        }
-    }
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     init_logging();
 
-    // An invalid policy is never served: guessing a heap for PROTECTED or scanout buffers
-    // would be worse than not serving. `--check` reports it and exits.
+    // An invalid policy is never served, since guessing a heap for PROTECTED or scanout
+    // buffers would be worse than a clear refusal; but not serving at all would leave gralloc
+    // waiting for this HAL and the display dark, so the service serves its built-in fallback
+    // (system heaps only) instead. `--check` refuses the file and exits.
     let policy = if args.check {
-        Policy::load(&args.policy).context("refusing this policy")?
+        let policy = Policy::load(&args.policy).context("refusing this policy")?;
+        policy
+            .check_binder_threads(args.threads)
+            .context("refusing this policy")?;
+        policy
     } else {
-        wait_for_policy(&args.policy)
+        Policy::load_or_fallback(&args.policy, args.threads)
+            .context("not even the built-in fallback policy fits --threads")?
     };
-    if !args.check && policy.limits.max_calls_per_uid >= args.threads {
-        anyhow::bail!(
-            "max_calls_per_uid ({}) must be below the binder thread count ({}): one uid could hold every thread",
-            policy.limits.max_calls_per_uid,
-            args.threads
-        );
-    }
     let heap_names: Vec<String> = policy.heaps.iter().map(|h| h.name.clone()).collect();
     let backend = DmaHeapBackend::new(&args.heap_dir, &heap_names);
-    let allocator = Arc::new(Allocator::new(policy, backend));
+    let allocator = Arc::new(Allocator::new(policy, backend).with_binder_threads(args.threads));
     log::info!(
         "policy {}: {} heaps, {} rules, {} ION ids",
         allocator.policy().origin,

@@ -6,7 +6,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, bail, ensure, Result};
 use dmaheap_aidl::consts;
 use dmaheap_aidl::usage;
 
@@ -15,11 +15,9 @@ use crate::driver::{
     DUMP_TRANSACTION, EXTENSION_TRANSACTION, FIRST_CALL_TRANSACTION, INTERFACE_TRANSACTION,
     PING_TRANSACTION, SHELL_COMMAND_TRANSACTION, TF_ACCEPT_FDS, TF_ONE_WAY,
 };
+use crate::service_manager::{add_service_to_rsb_hub, expect_parcel, get_service};
 use crate::tap::Tap;
 use crate::wire::{self, Break, Reader, Status, Writer};
-
-/// `android.os.IServiceManager`, the token every service-manager call carries.
-pub const SERVICE_MANAGER: &str = "android.os.IServiceManager";
 
 /// The frozen interface's hash: the last line of `aidl_api/vendor.dmaheap/1/.hash` is what
 /// Soong's `aidl_interface` compiles into the stubs (`--hash=$(tail -1 .hash)`).
@@ -50,10 +48,6 @@ mod tag {
     pub const HEAP_NAME: i32 = 1;
     pub const ION: i32 = 2;
 }
-
-/// IServiceManager's `getService` is FIRST_CALL_TRANSACTION in every numbering (Android 14, 15
-/// r1-r5, 15 r6+, 16): [`crate::numbering`].
-const GET_SERVICE: u32 = FIRST_CALL_TRANSACTION;
 
 pub struct Client {
     pub endpoint: Endpoint,
@@ -104,13 +98,6 @@ impl Client {
         let reply = expect_parcel(self.call(code, args)?)?;
         let status = Reader::new(&reply.data, &reply.offsets).status()?;
         Ok((status, reply))
-    }
-}
-
-fn expect_parcel(outcome: Outcome) -> Result<Received> {
-    match outcome {
-        Outcome::Reply(r) => Ok(r),
-        other => bail!("expected a reply parcel, got {other:?}"),
     }
 }
 
@@ -186,29 +173,7 @@ fn expect_service_error(status: Status, code: i32) -> Result<String> {
     }
 }
 
-/// Finds `name` through the context manager: `getService(name)` as every numbering has it.
-pub fn get_service(
-    endpoint: &mut Endpoint,
-    name: &str,
-    broken: Option<Break>,
-) -> Result<(Option<crate::driver::FlatObject>, i32)> {
-    let mut w = Writer::new(broken);
-    w.interface_token(SERVICE_MANAGER).string16(Some(name));
-    let reply =
-        expect_parcel(endpoint.transact(0, GET_SERVICE, TF_ACCEPT_FDS, &w.data, &w.offsets)?)?;
-    let mut r = Reader::new(&reply.data, &reply.offsets);
-    let status = r.status()?;
-    ensure!(status == Status::Ok, "getService: {status:?}");
-    let (object, stability) = r.binder()?;
-    if let Some(o) = object {
-        if o.kind == BINDER_TYPE_HANDLE {
-            endpoint.acquire(o.value as u32)?;
-        }
-    }
-    Ok((object, stability))
-}
-
-fn service_pid() -> Option<i32> {
+fn find_service_pid() -> Option<i32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid: i32 = e.file_name().to_str()?.parse().ok()?;
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
@@ -246,9 +211,34 @@ fn read_all(fd: &OwnedFd) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Who runs the suite, which decides the calls it may make under enforcing SELinux.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Every test: root in a domain that may also dump the HAL, send it a shell command (which
+    /// calls back into us), register a binder of its own, switch to an app's uid and read the
+    /// service's /proc: each of those belongs to another domain on a device (dumpstate, shell,
+    /// a servicemanager client, zygote, init).
+    All,
+    /// What a vendor HAL client (hal_camera_default, mediacodec) sends: every method, error
+    /// path and the meta transactions except DUMP and SHELL_COMMAND.
+    HalClient,
+}
+
 /// Runs the suite against `service` on `device`; false when a test failed.
-pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
+/// `service_pid`: the service's pid as the caller knows it; looked up by name in /proc when not
+/// given (a HAL client's domain may not read another domain's /proc).
+pub fn run(
+    device: &str,
+    service: &str,
+    broken: Option<Break>,
+    role: Role,
+    service_pid: Option<i32>,
+) -> Result<bool> {
+    let every_role = role == Role::All;
     let mut tap = Tap::new();
+    if !every_role {
+        println!("# role {role:?}: DUMP, SHELL_COMMAND, the uid-10123 child, the stability round trip and the fd count are left to --role all");
+    }
     let mut endpoint = Endpoint::open(device)?;
     let mut found = None;
     tap.test(
@@ -274,8 +264,8 @@ pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
         handle,
         broken,
     };
-    let pid = service_pid();
-    let fds_before = pid.map(open_fds);
+    let pid = service_pid.or_else(|| if every_role { find_service_pid() } else { None });
+    let fds_before = if every_role { pid.map(open_fds) } else { None };
 
     tap.test(
         "interface token: PENALTY_GATHER policy, unset work source, SYST header, descriptor (Parcel::writeInterfaceToken) is accepted (Parcel::enforceInterface)",
@@ -355,7 +345,7 @@ pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
                         .transact(handle, DEBUG_PID_TRANSACTION, 0, &[], &[])?,
                 )?;
             let got = Reader::new(&reply.data, &reply.offsets).i32()?;
-            let want = pid.ok_or_else(|| anyhow!("no dmaheap-service process"))?;
+            let want = pid.ok_or_else(|| anyhow!("no dmaheap-service process (--service-pid)"))?;
             ensure!(got == want, "pid {got}, the service is {want}");
             Ok(())
         },
@@ -371,28 +361,30 @@ pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
             Ok(())
         },
     );
-    tap.test(
-        "DUMP_TRANSACTION: an fd object, argc and String16 args; the dump is written to the fd (BBinder::onTransact)",
-        || {
-            let (read_end, write_end) = pipe()?;
-            let mut w = c.writer();
-            w.file_descriptor(write_end.as_fd()).i32(1).string16(Some("--verbose"));
-            let reply = expect_parcel(c.send(DUMP_TRANSACTION, &w)?)?;
-            ensure!(reply.data.is_empty(), "a dump reply has no payload, got {} bytes", reply.data.len());
-            drop(write_end);
-            let text = read_all(&read_end);
-            ensure!(
-                text.contains(dmaheap_aidl::SERVICE_NAME),
-                "dump output: {:?}",
-                text.chars().take(200).collect::<String>()
-            );
-            Ok(())
-        },
-    );
-    tap.test(
-        "SHELL_COMMAND_TRANSACTION: 3 fds, args, shell callback and result receiver; answered NO_ERROR with INVALID_OPERATION sent to the result receiver (BBinder::onTransact, IResultReceiver::send)",
-        || shell_command(&mut c),
-    );
+    if every_role {
+        tap.test(
+            "DUMP_TRANSACTION: an fd object, argc and String16 args; the dump is written to the fd (BBinder::onTransact)",
+            || {
+                let (read_end, write_end) = pipe()?;
+                let mut w = c.writer();
+                w.file_descriptor(write_end.as_fd()).i32(1).string16(Some("--verbose"));
+                let reply = expect_parcel(c.send(DUMP_TRANSACTION, &w)?)?;
+                ensure!(reply.data.is_empty(), "a dump reply has no payload, got {} bytes", reply.data.len());
+                drop(write_end);
+                let text = read_all(&read_end);
+                ensure!(
+                    text.contains(dmaheap_aidl::SERVICE_NAME),
+                    "dump output: {:?}",
+                    text.chars().take(200).collect::<String>()
+                );
+                Ok(())
+            },
+        );
+        tap.test(
+            "SHELL_COMMAND_TRANSACTION: 3 fds, args, shell callback and result receiver; answered NO_ERROR with INVALID_OPERATION sent to the result receiver (BBinder::onTransact, IResultReceiver::send)",
+            || shell_command(&mut c),
+        );
+    }
 
     let page = page_size();
     tap.test(
@@ -544,25 +536,43 @@ pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
             Ok(())
         },
     );
-    tap.test("resolveIon(in IonRequest): id 2 is the carveout", || {
-        let reply = c.call_ok(code::RESOLVE_ION, |w| {
-            w.parcelable(|p| {
-                p.i32(1 << 2).i32(0).i64(0);
-            });
-        })?;
-        let (_, mut r) = status_after(&reply)?;
-        ensure!(r.i32()? == 1, "non-null marker");
-        let (heap, _, _) = read_resolution(&mut r)?;
-        ensure!(heap == "kmod-carveout", "heap {heap}");
-        Ok(())
-    });
+    tap.test(
+        if every_role {
+            "resolveIon(in IonRequest): id 2 is the carveout"
+        } else {
+            "resolveIon(in IonRequest): id 2, the carveout, is refused to this client as EX_SECURITY naming the heap"
+        },
+        || {
+            let (status, reply) = c.call_status(code::RESOLVE_ION, |w| {
+                w.parcelable(|p| {
+                    p.i32(1 << 2).i32(0).i64(0);
+                });
+            })?;
+            let (_, mut r) = status_after(&reply)?;
+            if !every_role {
+                return match status {
+                    Status::Exception { code, message }
+                        if code == wire::EX_SECURITY && message.contains("kmod-carveout") =>
+                    {
+                        Ok(())
+                    }
+                    other => bail!("{other:?}"),
+                };
+            }
+            ensure!(status == Status::Ok, "{status:?}");
+            ensure!(r.i32()? == 1, "non-null marker");
+            let (heap, _, _) = read_resolution(&mut r)?;
+            ensure!(heap == "kmod-carveout", "heap {heap}");
+            Ok(())
+        },
+    );
     tap.test(
         "getStats(): AllocatorStats {HeapStats[], ClientStats[], String} with nested size headers",
         || {
             let reply = c.call_ok(code::GET_STATS, |_| {})?;
             let (_, mut r) = status_after(&reply)?;
             ensure!(r.i32()? == 1, "non-null marker");
-            let (heaps, root_allocations) = r.parcelable_body(|r, _| {
+            let (heaps, our_allocations) = r.parcelable_body(|r, _| {
                 let n = r.i32()?;
                 let mut heaps = Vec::new();
                 for _ in 0..n.max(0) {
@@ -576,7 +586,9 @@ pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
                     })?);
                 }
                 let m = r.i32()?;
-                let mut root = None;
+                // SAFETY: getuid has no preconditions and cannot fail.
+                let our_uid = unsafe { libc::getuid() } as i32;
+                let mut ours = None;
                 for _ in 0..m.max(0) {
                     r.i32()?;
                     let (uid, allocations) = r.parcelable_body(|r, _| {
@@ -586,17 +598,17 @@ pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
                         let _errors = r.i64()?;
                         Ok((uid, allocations))
                     })?;
-                    if uid == 0 {
-                        root = Some(allocations);
+                    if uid == our_uid {
+                        ours = Some(allocations);
                     }
                 }
                 let _policy = r.string()?;
-                Ok((heaps, root))
+                Ok((heaps, ours))
             })?;
             ensure!(heaps.iter().any(|h| h == "kmod-system"), "heaps {heaps:?}");
             ensure!(
-                root_allocations.unwrap_or(0) >= 6,
-                "root's allocations: {root_allocations:?}"
+                our_allocations.unwrap_or(0) >= 6,
+                "our uid's allocations: {our_allocations:?}"
             );
             Ok(())
         },
@@ -719,25 +731,27 @@ pub fn run(device: &str, service: &str, broken: Option<Break>) -> Result<bool> {
             )
         },
     );
-    tap.test(
-        "a caller the policy does not list (uid 10123) gets EX_SECURITY with a message, nothing allocated (Status::writeToParcel, exception path)",
-        || security_exception(device, service, broken),
-    );
-    tap.test(
-        "a binder object is followed by its stability word (Parcel::finishFlattenBinder): a node registered with the service manager comes back with the stability it was sent with",
-        || stability_round_trip(&mut c, broken),
-    );
-    tap.test(
-        "the service holds no more fds than before the suite",
-        || {
-            let (Some(pid), Some(before)) = (pid, fds_before) else {
-                bail!("no dmaheap-service process");
-            };
-            let after = open_fds(pid);
-            ensure!(after <= before, "{before} fds before, {after} after");
-            Ok(())
-        },
-    );
+    if every_role {
+        tap.test(
+            "a caller the policy does not list (uid 10123) gets EX_SECURITY with a message, nothing allocated (Status::writeToParcel, exception path)",
+            || security_exception(device, service, broken),
+        );
+        tap.test(
+            "a binder object is followed by its stability word (Parcel::finishFlattenBinder): a node registered with the service manager comes back with the stability it was sent with",
+            || stability_round_trip(&mut c, broken),
+        );
+        tap.test(
+            "the service holds no more fds than before the suite",
+            || {
+                let (Some(pid), Some(before)) = (pid, fds_before) else {
+                    bail!("no dmaheap-service process");
+                };
+                let after = open_fds(pid);
+                ensure!(after <= before, "{before} fds before, {after} after");
+                Ok(())
+            },
+        );
+    }
     Ok(tap.finish())
 }
 
@@ -810,25 +824,8 @@ fn shell_command(c: &mut Client) -> Result<()> {
 }
 
 fn stability_round_trip(c: &mut Client, broken: Option<Break>) -> Result<()> {
-    /// rsb_hub speaks the Android 16 numbering: addService is FIRST_CALL_TRANSACTION + 4.
-    const ADD_SERVICE_16: u32 = FIRST_CALL_TRANSACTION + 4;
     let name = "testbed.wire.IProbe/stability";
-    let mut w = Writer::new(broken);
-    w.interface_token(SERVICE_MANAGER)
-        .string16(Some(name))
-        .local_binder(NODE_PTR, NODE_COOKIE)
-        .bool(false)
-        .i32(8);
-    let reply = expect_parcel(c.endpoint.transact(
-        0,
-        ADD_SERVICE_16,
-        TF_ACCEPT_FDS,
-        &w.data,
-        &w.offsets,
-    )?)
-    .context("addService")?;
-    let status = Reader::new(&reply.data, &reply.offsets).status()?;
-    ensure!(status == Status::Ok, "addService: {status:?}");
+    add_service_to_rsb_hub(&mut c.endpoint, name, NODE_PTR, NODE_COOKIE, broken)?;
     let (object, stability) = get_service(&mut c.endpoint, name, None)?;
     let object = object.ok_or_else(|| anyhow!("not found after addService"))?;
     ensure!(

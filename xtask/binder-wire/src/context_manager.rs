@@ -98,7 +98,10 @@ pub fn serve(device: &str, dialect: Dialect, record: &str) -> Result<()> {
         let call = endpoint.next_transaction(None)?;
         record_line(
             &mut log,
-            &format!("call code={} uid={}", call.code, call.sender_euid),
+            &format!(
+                "call code={} pid={} uid={}",
+                call.code, call.sender_pid, call.sender_euid
+            ),
         )?;
         if call.flags & TF_ONE_WAY != 0 {
             continue;
@@ -127,7 +130,7 @@ fn handle(
         PING_TRANSACTION => return Ok(endpoint.reply(&[], &[])?),
         INTERFACE_TRANSACTION => {
             let mut w = Writer::new(None);
-            w.string16(Some(crate::conformance::SERVICE_MANAGER));
+            w.string16(Some(crate::service_manager::SERVICE_MANAGER));
             return Ok(endpoint.reply(&w.data, &w.offsets)?);
         }
         _ => {}
@@ -140,7 +143,7 @@ fn handle(
     let _work_source = r.i32()?;
     let header = r.i32()? as u32;
     let token = r.string()?;
-    if header != wire::HEADER_SYST || token != crate::conformance::SERVICE_MANAGER {
+    if header != wire::HEADER_SYST || token != crate::service_manager::SERVICE_MANAGER {
         record_line(log, &format!("refused header={header:#x} token={token}"))?;
         return Ok(endpoint.reply_status(wire::BAD_TYPE)?);
     }

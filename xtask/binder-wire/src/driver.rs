@@ -47,6 +47,7 @@ pub struct TransactionData {
     pub cookie: u64,
     pub code: u32,
     pub flags: u32,
+    pub sender_pid: i32,
     pub sender_euid: u32,
     pub data_size: u64,
     pub offsets_size: u64,
@@ -223,6 +224,7 @@ fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DriverError {
 pub struct Received {
     pub code: u32,
     pub flags: u32,
+    pub sender_pid: i32,
     pub sender_euid: u32,
     /// The node's cookie for a transaction (0 for the context manager).
     pub target_cookie: u64,
@@ -507,6 +509,7 @@ impl Endpoint {
         Ok(Received {
             code: td.code,
             flags: td.flags,
+            sender_pid: td.sender_pid,
             sender_euid: td.sender_euid,
             target_cookie: td.cookie,
             security_context,
@@ -771,5 +774,20 @@ mod tests {
         assert_eq!(BINDER_TYPE_BINDER, 0x7362_2a85);
         assert_eq!(BINDER_TYPE_HANDLE, 0x7368_2a85);
         assert_eq!(BINDER_TYPE_FD, 0x6664_2a85);
+    }
+
+    /// `struct binder_transaction_data`'s field offsets: padding would keep the size at 64 with a
+    /// field missing (sender_pid once was, and the pid read as the euid).
+    #[test]
+    fn transaction_data_fields_sit_where_the_uapi_puts_them() {
+        use std::mem::offset_of;
+        assert_eq!(offset_of!(TransactionData, code), 16);
+        assert_eq!(offset_of!(TransactionData, flags), 20);
+        assert_eq!(offset_of!(TransactionData, sender_pid), 24);
+        assert_eq!(offset_of!(TransactionData, sender_euid), 28);
+        assert_eq!(offset_of!(TransactionData, data_size), 32);
+        assert_eq!(offset_of!(TransactionData, offsets_size), 40);
+        assert_eq!(offset_of!(TransactionData, buffer), 48);
+        assert_eq!(offset_of!(TransactionData, offsets), 56);
     }
 }

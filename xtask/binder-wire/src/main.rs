@@ -7,10 +7,10 @@
 
 mod conformance;
 mod context_manager;
-mod driver;
 mod registration;
 mod tap;
-mod wire;
+
+use binder_wire::{driver, service_manager, wire};
 
 use std::process::ExitCode;
 
@@ -35,6 +35,11 @@ enum Cmd {
         /// Break one layout rule on purpose: the test that names it must fail.
         #[arg(long = "break", value_enum)]
         broken: Option<wire::Break>,
+        #[arg(long, value_enum, default_value = "all")]
+        role: conformance::Role,
+        /// The service's pid, for DEBUG_PID (found in /proc by name when not given).
+        #[arg(long)]
+        service_pid: Option<i32>,
     },
     /// The service registering under each release's IServiceManager numbering.
     Registration {
@@ -62,7 +67,9 @@ fn main() -> Result<ExitCode> {
             device,
             service,
             broken,
-        } => conformance::run(&device, &service, broken)?,
+            role,
+            service_pid,
+        } => conformance::run(&device, &service, broken, role, service_pid)?,
         Cmd::Registration {
             binderfs_control,
             service_bin,

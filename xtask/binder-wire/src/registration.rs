@@ -203,7 +203,7 @@ pub fn run(control: &str, service_bin: &str, policy: &str) -> Result<bool> {
                     .as_ref()
                     .ok_or_else(|| anyhow!("not registered"))?;
                 let mut endpoint = Endpoint::open(&bed.device)?;
-                let (object, stability) = crate::conformance::get_service(
+                let (object, stability) = crate::service_manager::get_service(
                     &mut endpoint,
                     dmaheap_aidl::SERVICE_NAME,
                     None,
