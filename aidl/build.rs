@@ -1,19 +1,22 @@
 //! Generates the Rust binding of the AIDL interface from `vendor/dmaheap/*.aidl`, the same files
 //! that Soong's `aidl_interface` compiles on a device (srcs relative to `aidl/`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const INTERFACE: &str = "IHeapAllocator";
-const VERSION: i32 = 1;
+/// The latest frozen version (`aidl_api/vendor.dmaheap/<VERSION>`), which the service speaks.
+const VERSION: i32 = 2;
 
-/// The hash Soong recorded when version 1 was frozen (`aidl_api/vendor.dmaheap/1/.hash` beside
-/// the `aidl_interface` module), so that getInterfaceHash() agrees with the device's backends.
+/// The hash Soong recorded when VERSION was frozen (`aidl_api/vendor.dmaheap/<VERSION>/.hash`
+/// beside the `aidl_interface` module), so that getInterfaceHash() agrees with the device's
+/// backends.
 fn frozen_hash() -> Option<String> {
+    let relative = format!("aidl_api/vendor.dmaheap/{VERSION}/.hash");
     let candidates = [
-        Path::new("../aidl_api/vendor.dmaheap/1/.hash"),
-        Path::new("aidl_api/vendor.dmaheap/1/.hash"),
+        PathBuf::from("..").join(&relative),
+        PathBuf::from(&relative),
     ];
-    for path in candidates {
+    for path in &candidates {
         if let Ok(text) = std::fs::read_to_string(path) {
             println!("cargo:rerun-if-changed={}", path.display());
             // The file may list several hashes (one per re-freeze); the last one is current.
@@ -41,7 +44,7 @@ fn main() {
         let is_interface = file.file_stem().is_some_and(|stem| stem == INTERFACE);
         builder = builder.source(&file);
         if is_interface {
-            // Frozen version 1: the generated code answers getInterfaceVersion() like the
+            // The frozen version: the generated code answers getInterfaceVersion() like the
             // NDK/C++ backends built by Soong from the same files.
             builder = builder.version(VERSION);
             if let Some(hash) = frozen_hash() {

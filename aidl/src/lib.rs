@@ -13,7 +13,9 @@ pub mod usage;
 
 pub use vendor::dmaheap::AllocationResult::AllocationResult;
 pub use vendor::dmaheap::AllocatorStats::AllocatorStats;
+pub use vendor::dmaheap::BufferDescriptor::BufferDescriptor;
 pub use vendor::dmaheap::ClientStats::ClientStats;
+pub use vendor::dmaheap::DelegatedHeap::DelegatedHeap;
 pub use vendor::dmaheap::HeapInfo::HeapInfo;
 pub use vendor::dmaheap::HeapSelector::HeapSelector;
 pub use vendor::dmaheap::HeapStats::HeapStats;
@@ -65,7 +67,7 @@ mod tests {
             <BpHeapAllocator as IHeapAllocator>::descriptor(),
             DESCRIPTOR
         );
-        assert_eq!(consts::VERSION, 1);
+        assert_eq!(consts::VERSION, 2);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-pub use dmabuf::{stats, CpuAccess, DmaBuf, DmaHeap, Mapping};
+pub use dmabuf::{name, stats, CpuAccess, DmaBuf, DmaHeap, Mapping};
 use dmaheap_aidl::{
     AllocationResult, AllocatorStats, HeapInfo, HeapSelector, IHeapAllocator, IonRequest,
     Resolution,

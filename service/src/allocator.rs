@@ -2,6 +2,7 @@
 //! allocate with fallbacks, name the buffers, count.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ pub use crate::naming::{buffer_label, sanitize_debug_name, KERNEL_NAME_BYTES};
 use crate::naming::{inode_of, Owner, RecentOwners};
 use crate::phases::{Phase, PhaseTimes};
 use crate::policy::limits::OverLimit;
+use crate::policy::request::BufferRequest;
 use crate::policy::{is_plain_heap_name, Policy, Resolution, MAX_HEAP_NAME_BYTES};
 use crate::sched::SchedulingCounters;
 use crate::stats::Stats;
@@ -32,6 +34,8 @@ pub const LOG_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
     Usage(u64),
+    /// A version-2 descriptor: the rules see its format, dimensions and size too.
+    Request(BufferRequest),
     Heap(String),
     Ion {
         heap_id_mask: u32,
@@ -39,6 +43,20 @@ pub enum Selector {
         /// As the caller sent it: negative values are refused, not reinterpreted.
         alignment: i64,
     },
+}
+
+/// A heap handed to a caller to allocate from in its own process.
+#[derive(Debug)]
+pub struct Delegation {
+    pub heap: String,
+    /// The heap's node, opened for the caller.
+    pub node: std::os::fd::OwnedFd,
+    pub granule: u64,
+    pub heap_flags: u64,
+    pub max_size: u64,
+    pub max_batch_count: u32,
+    pub max_request_bytes: u64,
+    pub rule: String,
 }
 
 /// A buffer ready to be handed out.
@@ -72,6 +90,8 @@ pub struct Allocator<B> {
     phases: PhaseTimes,
     owners: RecentOwners,
     scheduling: SchedulingCounters,
+    /// Heaps handed out by `delegate`.
+    delegations: AtomicU64,
 }
 
 impl<B: HeapBackend> Allocator<B> {
@@ -88,6 +108,7 @@ impl<B: HeapBackend> Allocator<B> {
             stats: Stats::default(),
             page_size,
             in_flight: InFlight::default(),
+            delegations: AtomicU64::new(0),
             failure_log: RateLimitedLog::new(LOG_INTERVAL, 4096),
             phases: PhaseTimes::default(),
             owners: RecentOwners::default(),
@@ -128,6 +149,7 @@ impl<B: HeapBackend> Allocator<B> {
         let present = |heap: &str| self.backend.is_present(heap);
         match selector {
             Selector::Usage(usage) => self.policy.resolve_usage(*usage, &present, caller),
+            Selector::Request(request) => self.policy.resolve_request(request, &present, caller),
             Selector::Ion {
                 heap_id_mask,
                 flags,
@@ -161,6 +183,9 @@ impl<B: HeapBackend> Allocator<B> {
                     candidates: vec![name.clone()],
                     fallback_on_error: false,
                     reason: format!("heap {name:?} requested by name"),
+                    heap_flags: 0,
+                    granule: self.policy.granule_of(name),
+                    delegable: self.policy.delegable(name, caller),
                 })
             }
         }
@@ -184,9 +209,67 @@ impl<B: HeapBackend> Allocator<B> {
         size: i64,
         debug_name: &str,
     ) -> HalResult<Allocation> {
-        self.serve(caller, debug_name, std::slice::from_ref, |name| {
+        self.allocate_for(caller, None, selector, size, debug_name)
+    }
+
+    /// [`Self::allocate`] by `caller` on behalf of `owner` (gralloc for an app): the policy and
+    /// the in-flight limits see the caller, the counters and the owner record see the owner.
+    pub fn allocate_for(
+        &self,
+        caller: &Caller,
+        owner: Option<&Caller>,
+        selector: &Selector,
+        size: i64,
+        debug_name: &str,
+    ) -> HalResult<Allocation> {
+        self.serve(caller, owner, debug_name, std::slice::from_ref, |name| {
             self.allocate_checked(caller, selector, size, name)
         })
+    }
+
+    /// The heap `selector` resolves to for `caller`, opened for the caller to allocate from
+    /// itself, when the policy delegates that heap to it; `None` when the caller must use the
+    /// per-call path. Refuses exactly what `allocate` would refuse (`size` included), so that a
+    /// caller cannot learn through delegation what it may not allocate.
+    pub fn delegate(
+        &self,
+        caller: &Caller,
+        selector: &Selector,
+        size: i64,
+    ) -> HalResult<Option<Delegation>> {
+        self.checked_size(size)?;
+        let resolution = self.resolve(caller, selector).inspect_err(|e| {
+            self.log_failure(caller, e);
+        })?;
+        let Some(heap) = resolution.candidates.first() else {
+            return Ok(None);
+        };
+        if !resolution.delegable {
+            return Ok(None);
+        }
+        match self.backend.open_for_client(heap) {
+            Ok(node) => {
+                self.delegations.fetch_add(1, Ordering::Relaxed);
+                Ok(Some(Delegation {
+                    heap: heap.clone(),
+                    node,
+                    granule: resolution.granule.max(self.page_size),
+                    heap_flags: resolution.heap_flags,
+                    max_size: self.policy.limits.max_allocation_bytes,
+                    max_batch_count: self.policy.limits.max_batch_count,
+                    max_request_bytes: self.policy.limits.max_request_bytes,
+                    rule: resolution.rule,
+                }))
+            }
+            Err(e @ BackendError::HalOnly { .. }) => {
+                log::debug!("not delegating to uid {}: {e}", caller.uid);
+                Ok(None)
+            }
+            Err(e) => Err(HalError::new(
+                ErrorKind::Internal,
+                format!("opening heap {heap} for the caller: {e}"),
+            )),
+        }
     }
 
     /// `count` buffers, all or nothing: on failure the ones already made are dropped (closed)
@@ -199,7 +282,20 @@ impl<B: HeapBackend> Allocator<B> {
         count: i32,
         debug_name: &str,
     ) -> HalResult<Vec<Allocation>> {
-        self.serve(caller, debug_name, Vec::as_slice, |name| {
+        self.allocate_batch_for(caller, None, selector, size, count, debug_name)
+    }
+
+    /// [`Self::allocate_batch`] on behalf of `owner`, as in [`Self::allocate_for`].
+    pub fn allocate_batch_for(
+        &self,
+        caller: &Caller,
+        owner: Option<&Caller>,
+        selector: &Selector,
+        size: i64,
+        count: i32,
+        debug_name: &str,
+    ) -> HalResult<Vec<Allocation>> {
+        self.serve(caller, owner, debug_name, Vec::as_slice, |name| {
             self.allocate_batch_checked(caller, selector, size, count, name)
         })
     }
@@ -210,6 +306,7 @@ impl<B: HeapBackend> Allocator<B> {
     fn serve<T>(
         &self,
         caller: &Caller,
+        owner: Option<&Caller>,
         debug_name: &str,
         handed_out: impl Fn(&T) -> &[Allocation],
         work: impl FnOnce(&str) -> HalResult<T>,
@@ -221,7 +318,11 @@ impl<B: HeapBackend> Allocator<B> {
             .in_flight
             .acquire(&limit, BUSY_WAIT)
             .and_then(|_slot| work(&name));
-        self.record(caller, &name, result.as_ref().map(handed_out));
+        self.record(
+            owner.unwrap_or(caller),
+            &name,
+            result.as_ref().map(handed_out),
+        );
         result
     }
 
@@ -236,8 +337,29 @@ impl<B: HeapBackend> Allocator<B> {
         let len = self.checked_size(size)?;
         self.check_request_total(len, 1)?;
         let resolution = self.resolve(caller, selector)?;
+        let len = self.in_granules(len, &resolution, 1)?;
         self.phases.add(Phase::Policy, started.elapsed());
         self.allocate_resolved(caller, &resolution, len, name, None)
+    }
+
+    /// `len` rounded up to the resolved heap's granule (a vendor heap that hands out 2 MiB
+    /// blocks, say), still within the limits.
+    fn in_granules(&self, len: u64, resolution: &Resolution, count: u32) -> HalResult<u64> {
+        let granule = resolution.granule.max(self.page_size);
+        let rounded = len.checked_next_multiple_of(granule).ok_or_else(|| {
+            HalError::bad_argument(format!("{len} bytes cannot be rounded up to {granule}"))
+        })?;
+        if rounded != len {
+            let max = self.policy.limits.max_allocation_bytes;
+            if rounded > max {
+                return Err(HalError::bad_argument(format!(
+                    "{len} bytes are {rounded} in heap granules of {granule}, above the policy's \
+                     limit of {max} bytes"
+                )));
+            }
+            self.check_request_total(rounded, count)?;
+        }
+        Ok(rounded)
     }
 
     /// The per-call limit on size times count, for single buffers and batches alike.
@@ -273,6 +395,7 @@ impl<B: HeapBackend> Allocator<B> {
         let len = self.checked_size(size)?;
         self.check_request_total(len, count)?;
         let resolution = self.resolve(caller, selector)?;
+        let len = self.in_granules(len, &resolution, count)?;
         self.phases.add(Phase::Policy, started.elapsed());
         let mut buffers = Vec::with_capacity(count as usize);
         for index in 0..count {
@@ -292,10 +415,10 @@ impl<B: HeapBackend> Allocator<B> {
     ) -> HalResult<Allocation> {
         let mut failures = Vec::new();
         for heap in &resolution.candidates {
-            match self
-                .phases
-                .time(Phase::Ioctl, || self.backend.allocate(heap, len))
-            {
+            match self.phases.time(Phase::Ioctl, || {
+                self.backend
+                    .allocate_with_flags(heap, len, resolution.heap_flags)
+            }) {
                 Ok(buf) => {
                     let named = Instant::now();
                     let label = buffer_label(name, heap, batch_index);
@@ -415,13 +538,7 @@ impl<B: HeapBackend> Allocator<B> {
             .map(|spec| HeapStatus {
                 spec: spec.clone(),
                 present: self.backend.is_present(&spec.name),
-                ion_ids: self
-                    .policy
-                    .ion
-                    .values()
-                    .filter(|m| m.heaps.contains(&spec.name) || m.cached_heaps.contains(&spec.name))
-                    .map(|m| m.id)
-                    .collect(),
+                ion_ids: self.policy.ion_ids_of_heap(&spec.name),
             })
             .collect()
     }
@@ -492,7 +609,7 @@ impl<B: HeapBackend> Allocator<B> {
             let _ = writeln!(out, "  {:<18} line {:<4} {cond} {action}", r.name, r.line);
         }
         let _ = writeln!(out, "\nion table:");
-        for m in p.ion.values() {
+        for m in p.ion.iter() {
             let _ = writeln!(
                 out,
                 "  id {:<3} {:<28} uncached -> {:<28} cached -> {}",
@@ -537,6 +654,12 @@ impl<B: HeapBackend> Allocator<B> {
             "\nscheduling: {realtime} of {calls} allocation calls ran on a SCHED_FIFO/SCHED_RR \
              thread (binder lifts a thread to a real-time caller's priority where the kernel \
              supports FLAT_BINDER_FLAG_INHERIT_RT)"
+        );
+        let _ = writeln!(
+            out,
+            "delegated: {} heap nodes handed out for in-process allocation (their buffers are \
+             not counted here)",
+            self.delegations.load(Ordering::Relaxed)
         );
         self.dump_recent_owners(&mut out);
         let _ = writeln!(out, "\ncounters per calling uid:");

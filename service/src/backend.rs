@@ -5,6 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+
 use dmabuf::{DmaBuf, DmaHeap};
 
 /// Why a backend could not produce or name a buffer.
@@ -16,13 +19,16 @@ pub enum BackendError {
     DmaBuf(#[from] dmabuf::Error),
     #[error("{op} failed: {errno}")]
     Os { op: &'static str, errno: nix::Error },
+    /// The heap's node carries a label the vendor policy keeps to the HAL alone.
+    #[error("heap {heap:?} is labelled {label}, which only the HAL may use")]
+    HalOnly { heap: String, label: String },
 }
 
 impl BackendError {
     /// The kernel's errno, when the kernel refused.
     pub fn errno(&self) -> Option<nix::Error> {
         match self {
-            BackendError::Absent(_) => None,
+            BackendError::Absent(_) | BackendError::HalOnly { .. } => None,
             BackendError::DmaBuf(e) => e.errno(),
             BackendError::Os { errno, .. } => Some(*errno),
         }
@@ -39,8 +45,64 @@ pub trait HeapBackend: Send + Sync {
     fn is_present(&self, heap: &str) -> bool;
     /// A new buffer of `len` bytes (already page-aligned) from `heap`; its memory is zeroed.
     fn allocate(&self, heap: &str, len: u64) -> Result<DmaBuf, BackendError>;
+    /// [`Self::allocate`] with the heap's own `heap_flags` (from an ION entry's `pass_flags`).
+    /// Backends that know no flags refuse any, as an upstream heap does.
+    fn allocate_with_flags(
+        &self,
+        heap: &str,
+        len: u64,
+        heap_flags: u64,
+    ) -> Result<DmaBuf, BackendError> {
+        if heap_flags != 0 {
+            return Err(BackendError::Os {
+                op: "allocate with heap flags",
+                errno: nix::Error::EINVAL,
+            });
+        }
+        self.allocate(heap, len)
+    }
     /// Names the buffer for debugging tools.
     fn set_name(&self, buf: &DmaBuf, name: &str) -> Result<(), BackendError>;
+    /// The heap's node opened anew for a client to allocate from itself (a delegated heap):
+    /// its own open file, read-only, close-on-exec. `HalOnly` for a node the client could not
+    /// use anyway under the vendor's SELinux policy.
+    fn open_for_client(&self, heap: &str) -> Result<OwnedFd, BackendError>;
+}
+
+/// The SELinux type of the heap nodes only the HAL may open or ioctl (`sepolicy/vendor/file.te`;
+/// `hal_dmaheap.te` has the neverallow): handing one out would only earn the client an AVC
+/// denial on its first allocation.
+pub const HAL_ONLY_HEAP_TYPE: &str = "dmaheap_vendor_heap_device";
+
+/// The SELinux type in a node's `security.selinux` label (`u:object_r:<type>:s0`), if it has one.
+fn selinux_type(path: &Path) -> Option<String> {
+    let label = xattr(path, "security.selinux")?;
+    let label = String::from_utf8_lossy(&label);
+    label
+        .trim_end_matches('\0')
+        .split(':')
+        .nth(2)
+        .map(str::to_owned)
+}
+
+fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut value = vec![0u8; 256];
+    // SAFETY: both strings are NUL-terminated and outlive the call; `value` is writable for its
+    // length, which is what the call is told.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    let n = usize::try_from(n).ok()?;
+    value.truncate(n);
+    Some(value)
 }
 
 /// The real thing: `DMA_HEAP_IOCTL_ALLOC` on `/dev/dma_heap/<name>`.
@@ -116,8 +178,41 @@ impl HeapBackend for DmaHeapBackend {
         Ok(self.heap(heap)?.allocate(len)?)
     }
 
+    fn allocate_with_flags(
+        &self,
+        heap: &str,
+        len: u64,
+        heap_flags: u64,
+    ) -> Result<DmaBuf, BackendError> {
+        Ok(self.heap(heap)?.allocate_with_flags(len, heap_flags)?)
+    }
+
     fn set_name(&self, buf: &DmaBuf, name: &str) -> Result<(), BackendError> {
         Ok(buf.set_name(name)?)
+    }
+
+    fn open_for_client(&self, heap: &str) -> Result<OwnedFd, BackendError> {
+        let path = self.dir.join(heap);
+        if let Some(label) = selinux_type(&path) {
+            if label == HAL_ONLY_HEAP_TYPE {
+                return Err(BackendError::HalOnly {
+                    heap: heap.to_owned(),
+                    label,
+                });
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => BackendError::Absent(heap.to_owned()),
+                _ => BackendError::Os {
+                    op: "opening the heap for a client",
+                    errno: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                },
+            })?;
+        Ok(OwnedFd::from(file))
     }
 }
 
@@ -254,5 +349,17 @@ impl HeapBackend for MemfdBackend {
     fn set_name(&self, _buf: &DmaBuf, name: &str) -> Result<(), BackendError> {
         self.lock().names.push(name.to_owned());
         Ok(())
+    }
+
+    /// A memfd stands in for the node: tests check that one is handed out and closed.
+    fn open_for_client(&self, heap: &str) -> Result<OwnedFd, BackendError> {
+        if !self.lock().present.contains(heap) {
+            return Err(BackendError::Absent(heap.to_owned()));
+        }
+        nix::sys::memfd::memfd_create(c"dmaheap-node", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|errno| BackendError::Os {
+                op: "memfd_create",
+                errno,
+            })
     }
 }

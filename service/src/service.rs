@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex, Once};
 
 use dmaheap_aidl::{
-    AllocationResult, AllocatorStats, ClientStats, HeapInfo, HeapSelector, HeapStats,
-    IHeapAllocator, IonRequest, Resolution,
+    AllocationResult, AllocatorStats, BufferDescriptor, ClientStats, DelegatedHeap, HeapInfo,
+    HeapSelector, HeapStats, IHeapAllocator, IonRequest, Resolution,
 };
 use rsbinder::{
     Binder, ExceptionCode, Interface, Parcel, ParcelFileDescriptor, Remotable, SIBinder, Stability,
@@ -15,7 +15,11 @@ use rsbinder::{
 use crate::allocator::{Allocation, Allocator, Caller, Selector};
 use crate::backend::HeapBackend;
 use crate::dump::{write_with_deadline, DUMP_DEADLINE};
-use crate::error::HalError;
+use crate::error::{ErrorKind, HalError};
+use crate::policy::request::BufferRequest;
+
+/// PixelFormat has no 0; BufferDescriptor.format 0 means "not an image".
+const FORMAT_UNSPECIFIED: i32 = 0;
 use crate::phases::Phase;
 
 pub struct HeapAllocatorService<B> {
@@ -223,6 +227,51 @@ impl<B: HeapBackend> rsbinder::Interface for HeapAllocatorService<B> {
 }
 
 impl<B: HeapBackend> HeapAllocatorService<B> {
+    /// A version-2 descriptor as the allocator takes it: the request the rules see, and whom the
+    /// buffers are for when the caller allocates on another process's behalf (only the domains
+    /// the policy lists may; gralloc's by default).
+    fn described(
+        &self,
+        caller: &Caller,
+        d: &BufferDescriptor,
+    ) -> Result<(Selector, Option<Caller>), HalError> {
+        let dimension = |v: i32, what: &str| {
+            u32::try_from(v).map_err(|_| HalError::bad_argument(format!("{what} {v} is negative")))
+        };
+        let request = BufferRequest {
+            usage: d.usage as u64,
+            format: (d.format != FORMAT_UNSPECIFIED).then_some(d.format),
+            width: dimension(d.width, "width")?,
+            height: dimension(d.height, "height")?,
+            layer_count: dimension(d.layerCount, "layer count")?,
+            // A size the allocator refuses (0, negative) is refused there, with its message.
+            size: u64::try_from(d.size).ok(),
+        };
+        let owner = match (d.onBehalfOfPid, d.onBehalfOfUid) {
+            (-1, -1) => None,
+            (pid, uid) if pid > 0 && uid >= 0 => {
+                if !self.allocator.policy().may_act_on_behalf(caller) {
+                    return Err(HalError::new(
+                        ErrorKind::Denied,
+                        format!(
+                            "uid {} (domain {}) may not allocate on behalf of another process: \
+                             the policy's on_behalf_domains do not list it",
+                            caller.uid,
+                            caller.domain_shown()
+                        ),
+                    ));
+                }
+                Some(Caller::new(uid as u32, pid))
+            }
+            (pid, uid) => {
+                return Err(HalError::bad_argument(format!(
+                    "onBehalfOfPid {pid} and onBehalfOfUid {uid}: both -1, or a pid and a uid"
+                )))
+            }
+        };
+        Ok((Selector::Request(request), owner))
+    }
+
     /// An allocation call: the caller's identity, the call, its time per phase.
     fn handle<T>(
         &self,
@@ -235,7 +284,7 @@ impl<B: HeapBackend> HeapAllocatorService<B> {
         })
     }
 
-    fn resolve(&self, selector: &Selector) -> rsbinder::BinderResult<Resolution> {
+    fn resolve_selector(&self, selector: &Selector) -> rsbinder::BinderResult<Resolution> {
         let caller = caller();
         self.allocator
             .resolve(&caller, selector)
@@ -324,11 +373,85 @@ impl<B: HeapBackend + 'static> IHeapAllocator for HeapAllocatorService<B> {
     }
 
     fn resolveUsage(&self, usage: i64) -> rsbinder::BinderResult<Resolution> {
-        self.resolve(&Selector::Usage(usage as u64))
+        self.resolve_selector(&Selector::Usage(usage as u64))
     }
 
     fn resolveIon(&self, request: &IonRequest) -> rsbinder::BinderResult<Resolution> {
-        self.resolve(&ion_selector(request))
+        self.resolve_selector(&ion_selector(request))
+    }
+
+    fn allocate(
+        &self,
+        descriptor: &BufferDescriptor,
+        debug_name: &str,
+    ) -> rsbinder::BinderResult<AllocationResult> {
+        self.handle(|caller| {
+            let (selector, owner) = self.described(caller, descriptor)?;
+            self.allocator
+                .allocate_for(
+                    caller,
+                    owner.as_ref(),
+                    &selector,
+                    descriptor.size,
+                    debug_name,
+                )
+                .map(to_result)
+        })
+    }
+
+    fn allocateBatchFor(
+        &self,
+        descriptor: &BufferDescriptor,
+        count: i32,
+        debug_name: &str,
+    ) -> rsbinder::BinderResult<Vec<AllocationResult>> {
+        self.handle(|caller| {
+            let (selector, owner) = self.described(caller, descriptor)?;
+            self.allocator
+                .allocate_batch_for(
+                    caller,
+                    owner.as_ref(),
+                    &selector,
+                    descriptor.size,
+                    count,
+                    debug_name,
+                )
+                .map(|all| all.into_iter().map(to_result).collect())
+        })
+    }
+
+    fn resolve(&self, descriptor: &BufferDescriptor) -> rsbinder::BinderResult<Resolution> {
+        let caller = caller();
+        self.described(&caller, descriptor)
+            .and_then(|(selector, _)| self.allocator.resolve(&caller, &selector))
+            .map(to_resolution)
+            .map_err(|e| {
+                self.allocator.log_failure(&caller, &e);
+                status(e)
+            })
+    }
+
+    fn delegate(
+        &self,
+        descriptor: &BufferDescriptor,
+    ) -> rsbinder::BinderResult<Option<DelegatedHeap>> {
+        let caller = caller();
+        let saturate = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.described(&caller, descriptor)
+            .and_then(|(selector, _)| self.allocator.delegate(&caller, &selector, descriptor.size))
+            .map(|delegation| {
+                delegation.map(|d| DelegatedHeap {
+                    heap: Some(ParcelFileDescriptor::new(d.node)),
+                    heapName: d.heap,
+                    granule: saturate(d.granule),
+                    heapFlags: saturate(d.heap_flags),
+                    maxSize: saturate(d.max_size),
+                    maxBatchCount: i32::try_from(d.max_batch_count).unwrap_or(i32::MAX),
+                    maxRequestBytes: saturate(d.max_request_bytes),
+                    rule: d.rule,
+                })
+            })
+            .map_err(status)
     }
 
     fn getStats(&self) -> rsbinder::BinderResult<AllocatorStats> {

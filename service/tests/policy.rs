@@ -1,5 +1,6 @@
-//! The policy engine: parsing, validation with line numbers, usage rules and the ION table,
-//! on the shipped default and on the vendor example tables.
+//! The policy engine: parsing, validation with line numbers, usage rules and the ION table, on
+//! the shipped default and test bed policies (the vendor example tables are replayed in
+//! `vendor_tables.rs`, the request conditions tested in `policy_conditions.rs`).
 
 use dmaheap_aidl::usage::*;
 use dmaheap_service::policy::{Policy, PolicyError};
@@ -31,11 +32,6 @@ fn heap_for(
         .resolve_usage(usage, present, &SYSTEM)
         .map(|r| r.candidates[0].clone())
         .map_err(|e| e.kind)
-}
-
-fn load_example(name: &str) -> Policy {
-    let path = format!("{}/policy/examples/{name}", env!("CARGO_MANIFEST_DIR"));
-    Policy::load(std::path::Path::new(&path)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn invalid_line(text: &str) -> (usize, String) {
@@ -75,15 +71,6 @@ fn the_default_policy_follows_aosp_practice() {
         heap_for(&p, GPU_TEXTURE | CPU_READ_OFTEN, &all_present).unwrap(),
         "system"
     );
-    // Scanout: contiguous memory, with CMA under either of its usual names.
-    assert_eq!(
-        heap_for(&p, COMPOSER_OVERLAY, &all_present).unwrap(),
-        "linux,cma"
-    );
-    assert_eq!(
-        heap_for(&p, COMPOSER_OVERLAY, &only(&["system", "reserved"])).unwrap(),
-        "reserved"
-    );
     // PROTECTED without a secure heap is refused, never served from system memory.
     assert_eq!(
         heap_for(&p, PROTECTED | VIDEO_DECODER, &all_present),
@@ -91,6 +78,78 @@ fn the_default_policy_follows_aosp_practice() {
     );
 }
 
+#[test]
+fn the_default_policy_scans_out_of_system_memory_and_cma_is_opt_in_with_a_fallback() {
+    let p = Policy::builtin_default();
+    // An IOMMU phone: composer buffers come from system memory, with every CMA name present.
+    for scanout in [
+        COMPOSER_OVERLAY,
+        COMPOSER_CURSOR,
+        FRONT_BUFFER,
+        COMPOSER_CLIENT_TARGET,
+    ] {
+        let heap = heap_for(&p, scanout | GPU_RENDER_TARGET, &all_present).unwrap();
+        assert!(heap.starts_with("system"), "{scanout:#x}: {heap}");
+        let heap = heap_for(&p, scanout | CPU_WRITE_OFTEN, &all_present).unwrap();
+        assert_eq!(heap, "system", "{scanout:#x}");
+    }
+    // The kernel's current CMA heap name is known, first among the CMA names.
+    let cma = p
+        .heap("default_cma_region")
+        .expect("default_cma_region is declared");
+    assert!(cma.contiguous && !cma.allow.is_empty());
+    let r = p.resolve_ion(1 << 4, 0, &all_present, &SYSTEM).unwrap();
+    assert_eq!(r.candidates, ["default_cma_region"]);
+    let r = p
+        .resolve_ion(1 << 4, 0, &|h| h == "linux,cma", &SYSTEM)
+        .unwrap();
+    assert_eq!(r.candidates, ["linux,cma"]);
+
+    // The opt-in rule for a display without an IOMMU, as the file shows it commented out.
+    let text = dmaheap_service::policy::DEFAULT_POLICY_TOML;
+    let commented = text
+        .lines()
+        .skip_while(|l| !l.starts_with("# [[rule]]"))
+        .take_while(|l| l.starts_with("# ") && !l.trim_end().ends_with("# "))
+        .collect::<Vec<_>>();
+    assert!(
+        commented.len() >= 5,
+        "the opt-in rule is in the file: {commented:?}"
+    );
+    let opted_in = text.replace(
+        &commented.join("\n"),
+        &commented
+            .iter()
+            .map(|l| l.trim_start_matches("# "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let p = Policy::parse(&opted_in, "default, contiguous scanout").unwrap();
+    let r = p
+        .resolve_usage(COMPOSER_OVERLAY, &all_present, &SYSTEM)
+        .unwrap();
+    assert_eq!(r.rule, "scanout-contiguous");
+    assert_eq!(
+        r.candidates,
+        [
+            "default_cma_region",
+            "linux,cma",
+            "reserved",
+            "system-uncached",
+            "system"
+        ]
+    );
+    assert!(
+        r.fallback_on_error,
+        "a full CMA area falls back to system memory"
+    );
+    // An app may not use CMA: it gets system memory, not a denial.
+    let app = Caller::new(10123, 7);
+    let r = p
+        .resolve_usage(COMPOSER_OVERLAY, &all_present, &app)
+        .unwrap();
+    assert_eq!(r.candidates, ["system-uncached", "system"]);
+}
 #[test]
 fn unknown_usage_bits_are_rejected_and_vendor_bits_accepted() {
     let p = Policy::builtin_default();
@@ -258,17 +317,46 @@ fn invalid_policies_name_the_line() {
     assert!(msg.contains("max_batch_count"), "{msg}");
 }
 
+const ION_TABLE: &str = r#"
+[[heap]]
+name = "system"
+[[heap]]
+name = "system-uncached"
+cached = false
+[[heap]]
+name = "adsp"
+contiguous = true
+allow_uids = ["system"]
+[[heap]]
+name = "secure"
+secure = true
+allow_uids = ["system"]
+[[rule]]
+name = "default"
+heaps = ["system"]
+[[ion]]
+id = 25
+heap = "system-uncached"
+cached_heap = "system"
+[[ion]]
+id = 22
+heap = "adsp"
+[[ion]]
+id = 8
+heap = "secure"
+"#;
+
 #[test]
 fn ion_masks_are_tried_highest_id_first_with_cached_variants() {
-    let p = load_example("qualcomm.toml");
+    let p = Policy::parse(ION_TABLE, "t").unwrap();
     // Bits 25 (system) and 22 (ADSP): 25 first, as ION's priority order does.
     let r = p
         .resolve_ion((1 << 25) | (1 << 22), 0, &all_present, &SYSTEM)
         .unwrap();
-    assert_eq!(r.candidates, ["qcom,system-uncached", "qcom,adsp"]);
+    assert_eq!(r.candidates, ["system-uncached", "adsp"]);
     assert!(r.fallback_on_error);
-    // Bits 25 (system) and 8 (CP_MM, secure): ION would fall from protected memory into
-    // normal pages when the secure heap fails, so the mask is refused.
+    // Bits 25 (system) and 8 (secure): ION would fall from protected memory into normal pages
+    // when the secure heap fails, so the mask is refused.
     let err = p
         .resolve_ion((1 << 25) | (1 << 8), 0, &all_present, &SYSTEM)
         .unwrap_err();
@@ -282,12 +370,12 @@ fn ion_masks_are_tried_highest_id_first_with_cached_variants() {
             &SYSTEM,
         )
         .unwrap();
-    assert_eq!(r.candidates, ["qcom,system"]);
+    assert_eq!(r.candidates, ["system"]);
     // An absent heap is skipped; the next id serves.
     let r = p
-        .resolve_ion((1 << 25) | (1 << 22), 0, &|h| h == "qcom,adsp", &SYSTEM)
+        .resolve_ion((1 << 25) | (1 << 22), 0, &|h| h == "adsp", &SYSTEM)
         .unwrap();
-    assert_eq!(r.candidates, ["qcom,adsp"]);
+    assert_eq!(r.candidates, ["adsp"]);
 }
 
 #[test]
@@ -331,118 +419,6 @@ fn ion_errors_are_clear() {
             .unwrap()
             .candidates,
         ["system"]
-    );
-}
-
-#[test]
-fn pixel_gchips_table() {
-    let p = load_example("pixel-gchips.toml");
-    let tpu = 1u64 << 62;
-    assert_eq!(
-        heap_for(&p, PROTECTED | tpu, &all_present).unwrap(),
-        "faceauth_tpu-secure"
-    );
-    assert_eq!(
-        heap_for(&p, PROTECTED | CAMERA_OUTPUT | tpu, &all_present).unwrap(),
-        "faimg-secure"
-    );
-    assert_eq!(
-        heap_for(&p, PROTECTED | GPU_TEXTURE | COMPOSER_OVERLAY, &all_present).unwrap(),
-        "vframe-secure"
-    );
-    assert_eq!(
-        heap_for(&p, PROTECTED | COMPOSER_OVERLAY, &all_present).unwrap(),
-        "vscaler-secure"
-    );
-    assert_eq!(
-        heap_for(&p, PROTECTED | VIDEO_ENCODER, &all_present).unwrap(),
-        "vstream-secure"
-    );
-    assert_eq!(
-        heap_for(&p, PROTECTED | VIDEO_DECODER, &all_present).unwrap(),
-        "vframe-secure"
-    );
-    assert_eq!(
-        heap_for(&p, SENSOR_DIRECT_DATA | CPU_READ_RARELY, &all_present).unwrap(),
-        "sensor_direct_heap"
-    );
-    assert_eq!(
-        heap_for(&p, CAMERA_OUTPUT | CPU_READ_OFTEN, &all_present).unwrap(),
-        "system"
-    );
-    // The protected face-auth heap missing is unsupported, not a silent system buffer.
-    assert_eq!(
-        heap_for(&p, PROTECTED | tpu, &|h| h != "faceauth_tpu-secure"),
-        Err(ErrorKind::UnsupportedUsage)
-    );
-}
-
-#[test]
-fn qualcomm_table() {
-    let p = load_example("qualcomm.toml");
-    assert_eq!(
-        heap_for(&p, PROTECTED | (1 << 28) | COMPOSER_OVERLAY, &all_present).unwrap(),
-        "qcom,secure-display"
-    );
-    assert_eq!(
-        heap_for(&p, PROTECTED | CAMERA_OUTPUT, &all_present).unwrap(),
-        "qcom,secure-non-pixel"
-    );
-    assert_eq!(
-        heap_for(
-            &p,
-            PROTECTED | CAMERA_OUTPUT | COMPOSER_OVERLAY,
-            &all_present
-        )
-        .unwrap(),
-        "qcom,secure-pixel"
-    );
-    assert_eq!(
-        heap_for(&p, PROTECTED | VIDEO_DECODER, &all_present).unwrap(),
-        "qcom,secure-pixel"
-    );
-    assert_eq!(
-        heap_for(&p, SENSOR_DIRECT_DATA, &all_present).unwrap(),
-        "qcom,adsp"
-    );
-    assert_eq!(
-        heap_for(&p, VIDEO_DECODER | GPU_TEXTURE, &all_present).unwrap(),
-        "qcom,system-uncached"
-    );
-    assert_eq!(
-        heap_for(&p, CPU_READ_OFTEN | CPU_WRITE_OFTEN, &all_present).unwrap(),
-        "qcom,system"
-    );
-    assert_eq!(p.ion.len(), 6);
-}
-
-#[test]
-fn arm_reference_table() {
-    let p = load_example("arm-reference.toml");
-    assert_eq!(
-        heap_for(&p, PROTECTED | VIDEO_DECODER, &all_present).unwrap(),
-        "protected"
-    );
-    assert_eq!(
-        heap_for(&p, COMPOSER_OVERLAY | GPU_RENDER_TARGET, &all_present).unwrap(),
-        "linux,cma"
-    );
-    assert_eq!(
-        heap_for(&p, COMPOSER_CLIENT_TARGET | VIDEO_ENCODER, &all_present).unwrap(),
-        "system-uncached"
-    );
-    assert_eq!(
-        heap_for(&p, CPU_READ_OFTEN | GPU_TEXTURE, &all_present).unwrap(),
-        "system"
-    );
-    assert_eq!(
-        heap_for(&p, CPU_READ_RARELY, &all_present).unwrap(),
-        "system-uncached"
-    );
-    // No CMA on this device: scanout has no fallback in Arm's table.
-    assert_eq!(
-        heap_for(&p, COMPOSER_OVERLAY, &|h| h != "linux,cma"),
-        Err(ErrorKind::NoSuchHeap)
     );
 }
 

@@ -7,6 +7,8 @@ package vendor.dmaheap;
 
 import vendor.dmaheap.AllocationResult;
 import vendor.dmaheap.AllocatorStats;
+import vendor.dmaheap.BufferDescriptor;
+import vendor.dmaheap.DelegatedHeap;
 import vendor.dmaheap.HeapInfo;
 import vendor.dmaheap.HeapSelector;
 import vendor.dmaheap.IonRequest;
@@ -120,4 +122,30 @@ interface IHeapAllocator {
 
     /** Allocation counters per heap and per calling uid since the service started. */
     AllocatorStats getStats();
+
+    // Version 2.
+
+    /**
+     * Allocates a buffer for a descriptor: the policy's rules see its usage, format, dimensions,
+     * size and the caller. The size is rounded up to the chosen heap's granule.
+     */
+    AllocationResult allocate(in BufferDescriptor descriptor, @utf8InCpp String debugName);
+
+    /** allocateBatch for a descriptor: `count` buffers, all or nothing. */
+    AllocationResult[] allocateBatchFor(
+            in BufferDescriptor descriptor, int count, @utf8InCpp String debugName);
+
+    /** Which heap a descriptor would be served from, without allocating. */
+    Resolution resolve(in BufferDescriptor descriptor);
+
+    /**
+     * The heap to allocate from in-process for this descriptor, when the policy delegates the
+     * heap it resolves to for this caller (plain system heaps by default; never contiguous,
+     * carveout or secure heaps unless the policy says so for this caller). Null when it does
+     * not: the caller then allocates with allocate(). Fails as allocate() would (EX_SECURITY for
+     * a heap the caller may not use, ERROR_UNSUPPORTED_USAGE, ...), so a null answer means
+     * "use the per-call path", never "not allowed". The answer holds for as long as this
+     * service instance lives: drop it when the service dies.
+     */
+    @nullable DelegatedHeap delegate(in BufferDescriptor descriptor);
 }

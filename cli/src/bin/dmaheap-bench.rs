@@ -1,12 +1,15 @@
 //! Allocation latency through the HAL against a direct `DMA_HEAP_IOCTL_ALLOC` on the same heap,
-//! p50/p99 per size, with the ratios side by side. Not a test: it prints numbers for people.
+//! p50/p99 per size, with the ratios side by side; and the delegated path (version 2), where the
+//! service hands the heap over once and each buffer is what libdmaheap's in-process path does:
+//! one `DMA_HEAP_IOCTL_ALLOC` on the delegated node and one `DMA_BUF_SET_NAME`. Not a test: it
+//! prints numbers for people.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use clap::Parser;
 use dmaheap_aidl::usage::CPU_READ_OFTEN;
-use dmaheap_aidl::{phase_dump, HeapSelector};
+use dmaheap_aidl::{phase_dump, BufferDescriptor, HeapSelector};
 use dmaheap_client::{DmaHeap, HeapAllocator};
 
 #[derive(Parser)]
@@ -67,7 +70,7 @@ fn main() -> Result<()> {
         us(percentile(&floor, 0.99))
     );
     println!(
-        "{:>8} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>13} {:>14} {:>9}",
+        "{:>8} {:>12} {:>12} {:>12} {:>12} {:>9} {:>9} {:>13} {:>14} {:>9} {:>12} {:>9}",
         "size",
         "direct p50",
         "direct p99",
@@ -77,12 +80,16 @@ fn main() -> Result<()> {
         "p99 x",
         "HAL-direct",
         "batch/buf p50",
-        "batch x"
+        "batch x",
+        "deleg p50",
+        "deleg x"
     );
     let mut hal_4k_p50 = None;
     let mut hal_4k_phases = Vec::new();
     let mut worst_large = 0.0f64;
     let mut worst_batch_large = 0.0f64;
+    let mut delegated_4k = None;
+    let mut not_delegated = None;
     for (size, label) in SIZES {
         let runs = if size >= 8 << 20 {
             args.iterations.div_ceil(2)
@@ -108,6 +115,7 @@ fn main() -> Result<()> {
             drop(buf);
         }
         let phases = phase_dump::difference(&phases_before, &phase_dump::parse(&hal.dump()?));
+        let delegated = delegated_runs(&hal, &args.heap, size, runs)?;
         // gralloc asks for a BufferQueue's buffers in one call: the per-call cost is shared.
         let mut batched = Vec::with_capacity(runs.div_ceil(BATCH as usize));
         for _ in 0..runs.div_ceil(BATCH as usize) {
@@ -138,8 +146,18 @@ fn main() -> Result<()> {
             worst_large = worst_large.max(r50);
             worst_batch_large = worst_batch_large.max(rb50);
         }
+        let (deleg50, deleg_x) = match &delegated {
+            Delegated::Runs(times) => {
+                let p50 = us(percentile(times, 0.5));
+                if size == 4 << 10 {
+                    delegated_4k = Some(p50 / us(d50));
+                }
+                (format!("{p50:.1}us"), format!("{:.2}x", p50 / us(d50)))
+            }
+            Delegated::Not(_) => ("-".to_owned(), "-".to_owned()),
+        };
         println!(
-            "{label:>8} {:>10.1}us {:>10.1}us {:>10.1}us {:>10.1}us {r50:>8.2}x {r99:>8.2}x {:>+11.1}us {:>12.1}us {rb50:>8.2}x",
+            "{label:>8} {:>10.1}us {:>10.1}us {:>10.1}us {:>10.1}us {r50:>8.2}x {r99:>8.2}x {:>+11.1}us {:>12.1}us {rb50:>8.2}x {deleg50:>12} {deleg_x:>9}",
             us(d50),
             us(d99),
             us(h50),
@@ -147,6 +165,17 @@ fn main() -> Result<()> {
             us(h50) - us(d50),
             us(b50)
         );
+        if let Delegated::Not(why) = delegated {
+            not_delegated = Some(why);
+        }
+    }
+    match (delegated_4k, not_delegated) {
+        (Some(ratio), _) => println!(
+            "delegated path at 4 KiB: {ratio:.2}x the direct ioctl ({} the 1.10x target)",
+            if ratio <= 1.10 { "within" } else { "above" }
+        ),
+        (None, Some(why)) => println!("no delegated column: {why}"),
+        (None, None) => {}
     }
     let verdict = |ratio: f64| if ratio <= 1.10 { "within" } else { "above" };
     println!(
@@ -187,6 +216,55 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+enum Delegated {
+    /// Sorted times of buffers allocated in-process from the delegated heap.
+    Runs(Vec<Duration>),
+    /// Why there is no column.
+    Not(String),
+}
+
+/// The delegated path for a CPU buffer of `size`: one `delegate()` (not timed: libdmaheap asks
+/// once per shape), then `runs` buffers as libdmaheap makes them in-process.
+fn delegated_runs(hal: &HeapAllocator, heap: &str, size: u64, runs: usize) -> Result<Delegated> {
+    let descriptor = BufferDescriptor {
+        usage: CPU_READ_OFTEN as i64,
+        size: size as i64,
+        ..Default::default()
+    };
+    let Some(delegated) = hal
+        .raw()
+        .delegate(&descriptor)
+        .map_err(|e| anyhow!("delegate: {e}"))?
+    else {
+        return Ok(Delegated::Not(
+            "the policy does not delegate CPU_READ_OFTEN buffers to this caller".to_owned(),
+        ));
+    };
+    if delegated.heapName != heap {
+        return Ok(Delegated::Not(format!(
+            "the policy delegates CPU_READ_OFTEN buffers from {:?}, not {heap:?}",
+            delegated.heapName
+        )));
+    }
+    let node = delegated
+        .heap
+        .map(std::os::fd::OwnedFd::from)
+        .ok_or_else(|| anyhow!("a delegated heap without its node"))?;
+    let node = DmaHeap::from_fd(&delegated.heapName, node)?;
+    let label = dmaheap_client::name::buffer_label("bench", heap, None);
+    drop(node.allocate(size)?);
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let buf = node.allocate_with_flags(size, delegated.heapFlags as u64)?;
+        let _ = buf.set_name(&label);
+        times.push(t.elapsed());
+        drop(buf);
+    }
+    times.sort();
+    Ok(Delegated::Runs(times))
 }
 
 /// `n` timed calls of `call`, sorted.

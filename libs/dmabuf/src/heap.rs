@@ -42,15 +42,35 @@ impl DmaHeap {
         })
     }
 
+    /// A heap node another process opened and handed over (the allocator HAL delegating a heap
+    /// to its client): `fd` must be an open `/dev/dma_heap/<name>`; the first allocation says
+    /// whether it is one.
+    pub fn from_fd(name: &str, fd: OwnedFd) -> Result<Self> {
+        if !is_plain_file_name(name) {
+            return Err(Error::InvalidHeapName(name.to_owned()));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            fd,
+        })
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Allocates a buffer of `len` bytes; the kernel rounds it up to whole pages.
     pub fn allocate(&self, len: u64) -> Result<DmaBuf> {
+        self.allocate_with_flags(len, 0)
+    }
+
+    /// [`Self::allocate`] with the heap's own `heap_flags` (0 for every upstream heap; a vendor
+    /// heap may take flags, as ION heaps did).
+    pub fn allocate_with_flags(&self, len: u64, heap_flags: u64) -> Result<DmaBuf> {
         let mut data = uapi::DmaHeapAllocationData {
             len,
             fd_flags: (OFlag::O_RDWR | OFlag::O_CLOEXEC).bits() as u32,
+            heap_flags,
             ..Default::default()
         };
         retry_on_eintr(|| {

@@ -5,6 +5,7 @@
 
 mod buffer;
 mod heap;
+pub mod name;
 pub mod stats;
 mod uapi;
 

@@ -68,12 +68,10 @@ pub struct Request<'a> {
     pub count: Option<usize>,
 }
 
-/// Issue 18's delegated in-process path plugs in here, and only here: given a request the
-/// service has delegated to this process (resolved once, with the open heap node in hand), it
-/// would allocate with one ioctl and return `Some`; `None` sends the request to the service.
-/// That path does not exist yet, so every request goes to the service.
-fn delegated(_request: &Request<'_>) -> Option<Result<Vec<OwnedFd>>> {
-    None
+/// The in-process path for shapes the service delegated ([`crate::delegation`]); `None` sends
+/// the request to the service.
+fn delegated(request: &Request<'_>) -> Option<Result<Vec<OwnedFd>>> {
+    crate::delegation::allocate(request)
 }
 
 /// The fd of one result; a result without one is a broken reply.

@@ -86,6 +86,18 @@ impl Error {
         )
     }
 
+    /// A method the service's interface version does not have (a version-1 service asked for
+    /// a version-2 call): libbinder's UNKNOWN_TRANSACTION.
+    pub fn is_unknown_transaction(&self) -> bool {
+        matches!(
+            self,
+            Error::Transaction {
+                code: StatusCode::UnknownTransaction,
+                ..
+            }
+        )
+    }
+
     pub fn bad_argument(what: impl Into<String>) -> Self {
         Error::BadArgument(what.into())
     }

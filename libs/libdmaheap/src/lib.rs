@@ -13,6 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub mod alloc;
 pub mod args;
+pub mod delegation;
 pub mod errno;
 pub mod error;
 pub mod service;
@@ -353,6 +354,25 @@ pub unsafe extern "C" fn dmaheap_debug_counters(
         (lookups, &service::LOOKUPS),
         (deaths, &service::DEATHS_SEEN),
         (retries, &service::RETRIES),
+    ] {
+        if !out.is_null() {
+            // SAFETY: not NULL, and the caller promises a writable uint64_t.
+            unsafe { *out = counter.load(Relaxed) };
+        }
+    }
+}
+
+/// `dmaheap_delegation_counters`: see the header. Each pointer may be NULL.
+///
+/// # Safety
+///
+/// Each pointer is NULL or points to a writable `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn dmaheap_delegation_counters(asked: *mut u64, local_allocations: *mut u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    for (out, counter) in [
+        (asked, &delegation::ASKED),
+        (local_allocations, &delegation::LOCAL_ALLOCATIONS),
     ] {
         if !out.is_null() {
             // SAFETY: not NULL, and the caller promises a writable uint64_t.

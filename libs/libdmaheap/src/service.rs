@@ -201,9 +201,30 @@ pub fn connect() -> Result<()> {
 /// call is made once more against a freshly looked-up service: a call that failed handed out
 /// nothing, so making it again is safe.
 pub fn call<T>(call: impl Fn(&dyn IHeapAllocator) -> BinderResult<T>) -> Result<T> {
+    call_with_generation(call).map(|(answer, _)| answer)
+}
+
+/// [`call`], with the generation of the proxy that answered: what the answer holds for, as
+/// long as [`is_current`] says so (a delegated heap belongs to one service instance).
+pub fn call_with_generation<T>(
+    call: impl Fn(&dyn IHeapAllocator) -> BinderResult<T>,
+) -> Result<(T, u64)> {
     call_via(current, invalidate, |s: &Strong<dyn IHeapAllocator>| {
         call(&**s)
     })
+}
+
+/// The generation of the cached proxy, if there is one.
+pub fn current_generation() -> Option<u64> {
+    lock(&CACHE).as_ref().map(|c| c.generation)
+}
+
+/// Whether the proxy of `generation` is still the cached one: false once its service died (the
+/// death notification, or a dead-object retry, dropped it).
+pub fn is_current(generation: u64) -> bool {
+    lock(&CACHE)
+        .as_ref()
+        .is_some_and(|c| c.generation == generation)
 }
 
 /// [`call`] with the cache's two operations as parameters, so that the retry rule is tested
@@ -212,17 +233,19 @@ fn call_via<S, T>(
     current: impl Fn() -> Result<(S, u64)>,
     invalidate: impl Fn(u64),
     call: impl Fn(&S) -> BinderResult<T>,
-) -> Result<T> {
+) -> Result<(T, u64)> {
     let (service, generation) = current()?;
     match call(&service).map_err(Error::from) {
         Err(e) if e.is_dead_object() => {
             RETRIES.fetch_add(1, Ordering::Relaxed);
             drop(service);
             invalidate(generation);
-            let (service, _) = current()?;
-            call(&service).map_err(Error::from)
+            let (service, generation) = current()?;
+            call(&service)
+                .map_err(Error::from)
+                .map(|answer| (answer, generation))
         }
-        other => other,
+        other => other.map(|answer| (answer, generation)),
     }
 }
 
@@ -231,8 +254,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::test_fds::{memfd, FD_LOCK};
     use dmaheap_aidl::{
-        AllocationResult, AllocatorStats, BnHeapAllocator, HeapInfo, HeapSelector, IonRequest,
-        Resolution,
+        AllocationResult, AllocatorStats, BnHeapAllocator, BufferDescriptor, DelegatedHeap,
+        HeapInfo, HeapSelector, IonRequest, Resolution,
     };
     use nix::libc;
     use rsbinder::{ExceptionCode, Interface, ParcelFileDescriptor, SIBinder, Status, StatusCode};
@@ -247,6 +270,9 @@ pub(crate) mod tests {
     #[derive(Clone, Copy)]
     enum Answer {
         Buffers,
+        /// Buffers, and delegate() hands out a "node" (a memfd) that refuses DMA_HEAP_IOCTL_ALLOC,
+        /// as a node this domain may not ioctl would.
+        BuffersAndAnUnusableNode,
         NoSuchHeap,
         Denied,
         Dead,
@@ -259,7 +285,7 @@ pub(crate) mod tests {
     impl Local {
         fn one(&self) -> BinderResult<AllocationResult> {
             match self.0 {
-                Answer::Buffers => Ok(AllocationResult {
+                Answer::Buffers | Answer::BuffersAndAnUnusableNode => Ok(AllocationResult {
                     fd: Some(ParcelFileDescriptor::new(memfd())),
                     heapName: "system".into(),
                     size: 4096,
@@ -317,6 +343,36 @@ pub(crate) mod tests {
         }
         fn getStats(&self) -> BinderResult<AllocatorStats> {
             Err(StatusCode::UnknownTransaction.into())
+        }
+        fn allocate(&self, _: &BufferDescriptor, _: &str) -> BinderResult<AllocationResult> {
+            self.one()
+        }
+        fn allocateBatchFor(
+            &self,
+            _: &BufferDescriptor,
+            count: i32,
+            _: &str,
+        ) -> BinderResult<Vec<AllocationResult>> {
+            (0..count).map(|_| self.one()).collect()
+        }
+        fn resolve(&self, _: &BufferDescriptor) -> BinderResult<Resolution> {
+            Err(StatusCode::UnknownTransaction.into())
+        }
+        fn delegate(&self, _: &BufferDescriptor) -> BinderResult<Option<DelegatedHeap>> {
+            self.one()?;
+            if !matches!(self.0, Answer::BuffersAndAnUnusableNode) {
+                return Ok(None);
+            }
+            Ok(Some(DelegatedHeap {
+                heap: Some(ParcelFileDescriptor::new(memfd())),
+                heapName: "system".into(),
+                granule: 4096,
+                heapFlags: 0,
+                maxSize: 1 << 20,
+                maxBatchCount: 8,
+                maxRequestBytes: 1 << 22,
+                rule: "default".into(),
+            }))
         }
     }
 
@@ -399,6 +455,64 @@ pub(crate) mod tests {
         assert_eq!(cached_generation(), None);
     }
 
+    /// (asked, local allocations) of the delegation counters.
+    fn delegation_counters() -> (u64, u64) {
+        let (mut asked, mut local) = (0, 0);
+        // SAFETY: two writable u64s.
+        unsafe { crate::dmaheap_delegation_counters(&mut asked, &mut local) };
+        (asked, local)
+    }
+
+    fn alloc_by_usage(usage: u64, len: usize) -> std::ffi::c_int {
+        // SAFETY: a literal name.
+        let fd = unsafe { crate::dmaheap_alloc_by_usage(usage, len, c"t".as_ptr()) };
+        if fd >= 0 {
+            // SAFETY: the library handed this fd over.
+            drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+        }
+        fd
+    }
+
+    #[test]
+    fn a_delegated_node_that_refuses_the_ioctl_sends_its_shape_per_call_and_is_not_asked_again() {
+        let _s = lock(&SERVICE_LOCK);
+        let _f = lock(&FD_LOCK);
+        let (generation, _binder) = cache_local(Answer::BuffersAndAnUnusableNode);
+        let (asked, local) = delegation_counters();
+        let refusals = || crate::delegation::NODE_REFUSALS.load(Ordering::Relaxed);
+        let refused = refusals();
+        assert!(alloc_by_usage(0x33, 4096) >= 0, "{}", last_error());
+        assert!(alloc_by_usage(0x33, 4096) >= 0, "{}", last_error());
+        assert_eq!(
+            delegation_counters(),
+            (asked + 1, local),
+            "asked once, both buffers from the service"
+        );
+        assert_eq!(refusals(), refused + 1, "the node is not tried again");
+        // Another shape is asked about on its own.
+        assert!(alloc_by_usage(0x33, 8192) >= 0);
+        assert_eq!(delegation_counters(), (asked + 2, local));
+        // A new service instance is asked again: the old answers died with the old proxy.
+        invalidate(generation);
+        let (generation, _binder) = cache_local(Answer::BuffersAndAnUnusableNode);
+        assert!(alloc_by_usage(0x33, 4096) >= 0);
+        assert_eq!(delegation_counters(), (asked + 3, local));
+        invalidate(generation);
+    }
+
+    #[test]
+    fn a_service_that_delegates_nothing_is_asked_once_per_shape() {
+        let _s = lock(&SERVICE_LOCK);
+        let _f = lock(&FD_LOCK);
+        let (generation, _binder) = cache_local(Answer::Buffers);
+        let (asked, local) = delegation_counters();
+        for _ in 0..3 {
+            assert!(alloc_by_usage(0x3, 4096) >= 0, "{}", last_error());
+        }
+        assert_eq!(delegation_counters(), (asked + 1, local));
+        invalidate(generation);
+    }
+
     #[test]
     fn service_errors_reach_c_with_their_errno_and_message() {
         let _s = lock(&SERVICE_LOCK);
@@ -473,7 +587,11 @@ pub(crate) mod tests {
                 Ok(42)
             }
         };
-        assert_eq!(call_via(current, invalidate, dead_then_fine).unwrap(), 42);
+        // The answer comes with the generation of the proxy that gave it: the second one.
+        assert_eq!(
+            call_via(current, invalidate, dead_then_fine).unwrap(),
+            (42, 12)
+        );
         assert_eq!((lookups.get(), attempts.get()), (2, 2));
         assert_eq!(*invalidated.borrow(), [11]);
 

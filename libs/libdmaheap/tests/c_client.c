@@ -42,6 +42,7 @@
 #define USAGE_PROTECTED (1ull << 14)
 #define USAGE_CAMERA_OUTPUT (1ull << 17)
 #define USAGE_UNDEFINED_BIT10 (1ull << 10)
+#define USAGE_COMPOSER_OVERLAY (1ull << 11)
 
 static int test_number;
 static int failures;
@@ -196,10 +197,12 @@ static void restart_test(const char *cmd) {
         return;
     }
     uint64_t lookups0 = 0, deaths0 = 0, retries0 = 0, lookups1 = 0, deaths1 = 0, retries1 = 0;
+    uint64_t asked0 = 0, asked1 = 0;
     int before = dmaheap_alloc_by_usage(USAGE_CPU_READ_OFTEN, 4096, "c_client.before-restart");
     result(before >= 0, "allocation before the restart: fd %d", before);
     if (before >= 0) close(before);
     dmaheap_debug_counters(&lookups0, &deaths0, &retries0);
+    dmaheap_delegation_counters(&asked0, NULL);
     printf("# running restart command: %s\n", cmd);
     fflush(stdout);
     int status = system(cmd);
@@ -209,6 +212,9 @@ static void restart_test(const char *cmd) {
     result(after >= 0 && is_zeroed(after, 4096), "%s: fd %d", what, after);
     if (after >= 0) close(after);
     dmaheap_debug_counters(&lookups1, &deaths1, &retries1);
+    dmaheap_delegation_counters(&asked1, NULL);
+    result(asked1 > asked0, "the delegated heap of the dead service was dropped: the new one was "
+           "asked (%llu -> %llu)", (unsigned long long)asked0, (unsigned long long)asked1);
     printf("# look-ups %llu -> %llu, death notifications %llu -> %llu, dead-object retries %llu "
            "-> %llu\n",
            (unsigned long long)lookups0, (unsigned long long)lookups1,
@@ -218,6 +224,44 @@ static void restart_test(const char *cmd) {
     result(deaths1 > deaths0 || retries1 > retries0,
            "the death was noticed (by notification or by the one retry)");
     dmaheap_set_service_wait_ms(5000);
+}
+
+/* Delegated heaps (IHeapAllocator version 2): a shape the test-bed policy sends to a plain heap
+ * is asked about once and then allocated in this process; one that goes to a contiguous heap
+ * stays on the per-call path. */
+static void delegation_test(void) {
+    const uint64_t delegable = USAGE_CPU_READ_OFTEN | USAGE_CPU_WRITE_OFTEN;
+    uint64_t asked0, local0, asked1, local1, asked2, local2;
+    dmaheap_delegation_counters(&asked0, &local0);
+    int fd1 = dmaheap_alloc_by_usage(delegable, 65536, "c_client.delegated");
+    int fd2 = dmaheap_alloc_by_usage(delegable, 65536, "c_client.delegated");
+    dmaheap_delegation_counters(&asked1, &local1);
+    result(fd1 >= 0 && fd2 >= 0 && asked1 == asked0 + 1 && local1 == local0 + 2,
+           "a delegated shape is asked about once, then both buffers are allocated in-process "
+           "(asked %llu -> %llu, local %llu -> %llu)", (unsigned long long)asked0,
+           (unsigned long long)asked1, (unsigned long long)local0, (unsigned long long)local1);
+    if (fd2 >= 0) {
+        char name[128];
+        fdinfo_name(fd2, name, sizeof name);
+        result(is_zeroed(fd2, 65536) && size_of(fd2) >= 65536 &&
+                   strncmp(name, "c_client.delegated", 18) == 0,
+               "an in-process buffer is zeroed, sized and named like the service's: \"%s\"",
+               name);
+    }
+    if (fd1 >= 0) close(fd1);
+    if (fd2 >= 0) close(fd2);
+
+    int fd = dmaheap_alloc_by_usage(USAGE_COMPOSER_OVERLAY | USAGE_CPU_READ_OFTEN, 65536,
+                                    "c_client.scanout");
+    fd2 = dmaheap_alloc_by_usage(USAGE_COMPOSER_OVERLAY | USAGE_CPU_READ_OFTEN, 65536,
+                                 "c_client.scanout");
+    dmaheap_delegation_counters(&asked2, &local2);
+    result(fd >= 0 && fd2 >= 0 && asked2 == asked1 + 1 && local2 == local1,
+           "a shape the policy sends to a contiguous heap is asked about once and served per call "
+           "(asked %llu -> %llu, local %llu -> %llu)", (unsigned long long)asked1,
+           (unsigned long long)asked2, (unsigned long long)local1, (unsigned long long)local2);
+    if (fd >= 0) close(fd);
+    if (fd2 >= 0) close(fd2);
 }
 
 int main(int argc, char **argv) {
@@ -407,6 +451,7 @@ int main(int argc, char **argv) {
         close(pipe_fds[1]);
     }
 
+    delegation_test();
     denied_heap_test("/proc/self/exe", names, count, deny_uid);
     dmaheap_heap_list_free(names, count);
     dmaheap_heap_list_free(NULL, 0);

@@ -74,7 +74,7 @@ fn main() -> Result<()> {
     let backend = DmaHeapBackend::new(&args.heap_dir, &heap_names);
     let allocator = Arc::new(Allocator::new(policy, backend).with_binder_threads(args.threads));
     log::info!(
-        "policy {}: {} heaps, {} rules, {} ION ids",
+        "policy {}: {} heaps, {} rules, {} [[ion]] entries",
         allocator.policy().origin,
         allocator.policy().heaps.len(),
         allocator.policy().rules.len(),

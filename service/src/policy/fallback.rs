@@ -64,6 +64,6 @@ mod tests {
         let names: Vec<&str> = policy.heaps.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(names, ["system", "system-uncached"]);
         assert!(policy.heaps.iter().all(|h| !h.is_restricted()));
-        assert_eq!(policy.ion.keys().copied().collect::<Vec<_>>(), [0]);
+        assert_eq!(policy.ion.iter().map(|m| m.id).collect::<Vec<_>>(), [0]);
     }
 }

@@ -1,20 +1,39 @@
 //! The policy file as TOML gives it, before validation: what each section may contain.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use toml::Spanned;
-
-use dmaheap_aidl::usage;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PolicyFile {
     pub limits: Option<Spanned<LimitsFile>>,
+    pub service: Option<Spanned<ServiceFile>>,
+    pub usage: Option<Spanned<UsageFile>>,
+    /// Names for ION flag bits, usable in `[[ion]]` flag fields: `NAME = bit`.
+    pub ion_flags: Option<BTreeMap<String, Spanned<i64>>>,
     #[serde(default)]
     pub heap: Vec<Spanned<HeapFile>>,
     #[serde(default)]
     pub rule: Vec<Spanned<RuleFile>>,
     #[serde(default)]
     pub ion: Vec<Spanned<IonFile>>,
+}
+
+/// `[service]`: who may act for others.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServiceFile {
+    pub on_behalf_domains: Option<Vec<String>>,
+}
+
+/// `[usage]`: the vendor's own usage bits, by name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UsageFile {
+    /// `NAME = bit`, the bit a number from 0 to 63.
+    pub vendor_bits: Option<BTreeMap<String, Spanned<i64>>>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +75,49 @@ pub(super) struct HeapFile {
     pub description: Option<String>,
     pub allow_domains: Option<Vec<String>>,
     pub allow_uids: Option<Vec<UidSpec>>,
+    /// A power of two, as a byte size.
+    pub granule: Option<ByteSize>,
+    pub delegate: Option<DelegateFile>,
+}
+
+/// `delegate = true | false | { domains = [...], uids = [...] }`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum DelegateFile {
+    Flag(bool),
+    Callers(CallersFile),
+}
+
+/// A set of callers by SELinux domain and uid (`callers` of a rule, `delegate` of a heap).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CallersFile {
+    pub domains: Option<Vec<String>>,
+    pub uids: Option<Vec<UidSpec>>,
+}
+
+/// A byte count: a number, or text such as `"64K"`, `"2M"`, `"1G"`, `"0x1000"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum ByteSize {
+    Number(i64),
+    Text(String),
+}
+
+/// `size = { min = "64K", max = "2M" }`, both ends inclusive, either optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SizeRangeFile {
+    pub min: Option<ByteSize>,
+    pub max: Option<ByteSize>,
+}
+
+/// A PixelFormat in `formats`: its name in PixelFormat.aidl or its number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum FormatSpec {
+    Number(i64),
+    Name(String),
 }
 
 #[derive(Deserialize)]
@@ -71,6 +133,9 @@ pub(super) struct RuleFile {
     pub fallback_on_failure: Option<bool>,
     pub allow_domains: Option<Vec<String>>,
     pub allow_uids: Option<Vec<UidSpec>>,
+    pub formats: Option<Vec<FormatSpec>>,
+    pub size: Option<SizeRangeFile>,
+    pub callers: Option<CallersFile>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +147,12 @@ pub(super) struct IonFile {
     pub cached_heap: Option<OneOrMany>,
     pub allow_domains: Option<Vec<String>>,
     pub allow_uids: Option<Vec<UidSpec>>,
+    /// ION flags the request must all have for this entry to apply.
+    pub flags_all: Option<UsageSpec>,
+    /// ION flags the request must have none of for this entry to apply.
+    pub flags_none: Option<UsageSpec>,
+    /// The request's flags within this mask go to the heap as dma-heap `heap_flags`.
+    pub pass_flags: Option<UsageSpec>,
 }
 
 /// A uid in `allow_uids`: an Android ID name or a number.
@@ -108,7 +179,8 @@ impl OneOrMany {
     }
 }
 
-/// Usage in a policy: a name or number, an expression `"A|B"`, or a list of those.
+/// Bits in a policy (usage, ION flags): a name or number, an expression `"A|B"`, or a list of
+/// those.
 #[derive(Deserialize)]
 #[serde(untagged)]
 pub(super) enum UsageSpec {
@@ -124,22 +196,18 @@ pub(super) enum UsageAtom {
     Text(String),
 }
 
-impl UsageAtom {
-    fn value(&self) -> Result<u64, String> {
-        match self {
-            UsageAtom::Number(n) => Ok(*n as u64),
-            UsageAtom::Text(text) => usage::parse(text),
-        }
-    }
-}
-
 impl UsageSpec {
-    pub fn value(&self) -> Result<u64, String> {
+    /// The bits, each text atom read by `parse_text` (which knows the names that apply).
+    pub fn value(&self, parse_text: &dyn Fn(&str) -> Result<u64, String>) -> Result<u64, String> {
+        let atom_value = |atom: &UsageAtom| match atom {
+            UsageAtom::Number(n) => Ok(*n as u64),
+            UsageAtom::Text(text) => parse_text(text),
+        };
         match self {
-            UsageSpec::One(atom) => atom.value(),
+            UsageSpec::One(atom) => atom_value(atom),
             UsageSpec::Many(atoms) => atoms
                 .iter()
-                .try_fold(0, |acc, atom| Ok(acc | atom.value()?)),
+                .try_fold(0, |acc, atom| Ok(acc | atom_value(atom)?)),
         }
     }
 }

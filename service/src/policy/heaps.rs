@@ -4,14 +4,19 @@ use std::collections::HashSet;
 
 use toml::Spanned;
 
+use super::delegation::{delegation_from_file, DelegateTo};
 use super::file::HeapFile;
-use super::parse::{allow_list, Source};
+use super::parse::{allow_list, byte_size, Source};
 use super::{Policy, PolicyError};
 use crate::access::{AllowList, Caller};
 use crate::error::{HalError, HalResult};
 
 /// The longest heap name a policy may declare (and a request may give).
 pub const MAX_HEAP_NAME_BYTES: usize = 64;
+
+/// The smallest `granule` a heap may declare: the smallest page size Android kernels use. A
+/// device with larger pages rounds to its page anyway.
+pub const MIN_GRANULE_BYTES: u64 = 4096;
 
 /// Heap names become paths under /dev/dma_heap, so they must not be able to leave it.
 pub fn is_plain_heap_name(name: &str) -> bool {
@@ -34,6 +39,10 @@ pub struct HeapSpec {
     pub description: String,
     /// Who may allocate from it; see [`HeapSpec::admits`].
     pub allow: AllowList,
+    /// Sizes from this heap are rounded up to a multiple of this (a power of two); 0: the page.
+    pub granule: u64,
+    /// Who may be handed this heap to allocate from directly; see [`HeapSpec::delegable_to`].
+    pub delegate: DelegateTo,
     pub line: usize,
 }
 
@@ -86,16 +95,36 @@ pub(super) fn from_file(
         if !heap_names.insert(raw.name.clone()) {
             return Err(source.invalid(&span, format!("heap {:?} is declared twice", raw.name)));
         }
-        let allow = allow_list(raw.allow_domains, raw.allow_uids)
-            .map_err(|m| source.invalid(&span, format!("heap {:?}: {m}", raw.name)))?;
+        let in_heap = |m: String| source.invalid(&span, format!("heap {:?}: {m}", raw.name));
+        let allow = allow_list(raw.allow_domains, raw.allow_uids).map_err(in_heap)?;
+        let granule = match &raw.granule {
+            None => 0,
+            Some(spec) => {
+                let granule = byte_size(spec).map_err(|m| in_heap(format!("granule {m}")))?;
+                if !granule.is_power_of_two() || granule < MIN_GRANULE_BYTES {
+                    return Err(in_heap(format!(
+                        "granule {granule} is not a power of two of at least {MIN_GRANULE_BYTES} \
+                         bytes (a page)"
+                    )));
+                }
+                granule
+            }
+        };
+        let contiguous = raw.contiguous.unwrap_or(false);
+        let secure = raw.secure.unwrap_or(false);
+        let carveout = raw.carveout.unwrap_or(false);
+        let delegate = delegation_from_file(raw.delegate, contiguous || carveout || secure, &allow)
+            .map_err(in_heap)?;
         heaps.push(HeapSpec {
             name: raw.name,
             cached: raw.cached.unwrap_or(true),
-            contiguous: raw.contiguous.unwrap_or(false),
-            secure: raw.secure.unwrap_or(false),
-            carveout: raw.carveout.unwrap_or(false),
+            contiguous,
+            secure,
+            carveout,
             description: raw.description.unwrap_or_default(),
             allow,
+            granule,
+            delegate,
             line: source.line_of(span.start),
         });
     }
@@ -134,4 +163,28 @@ impl Policy {
     pub(super) fn heap_admits(&self, name: &str, caller: &Caller) -> bool {
         self.heap(name).is_some_and(|spec| spec.admits(caller))
     }
+
+    /// The size granule of the declared heap `name`; 0 (the page) for an undeclared one.
+    pub fn granule_of(&self, name: &str) -> u64 {
+        self.heap(name).map_or(0, |spec| spec.granule)
+    }
+
+    /// What `dump` shows of a heap beyond its kind: `granule=2M delegate=false`.
+    pub fn describe_heap_extras(&self, spec: &HeapSpec) -> String {
+        let granule = match spec.granule {
+            0 => "page".to_owned(),
+            g => describe_bytes(g),
+        };
+        format!("granule={granule} delegate={}", spec.delegate.describe())
+    }
+}
+
+/// A byte count as policies write it: `2M`, `64K`, `4096`.
+pub fn describe_bytes(bytes: u64) -> String {
+    for (shift, unit) in [(30, "G"), (20, "M"), (10, "K")] {
+        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
 }

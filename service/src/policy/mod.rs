@@ -7,25 +7,32 @@
 //! ([`Policy::fallback`], the system heaps only) instead of not serving at all.
 //!
 //! By concept: `parse` reads and validates the file, [`heaps`] declares heaps and checks who
-//! may use them, [`rules`] resolves gralloc usage, [`ion`] resolves legacy ION masks, [`limits`]
-//! bounds requests and calls in flight.
+//! may use them, [`request`] is what a rule sees of a request, [`rules`] resolves requests,
+//! [`vendor_usage`] names the vendor's usage bits, [`ion`] resolves legacy ION masks and flags,
+//! [`delegation`] says who may allocate from a heap directly or for another process,
+//! [`limits`] bounds requests and calls in flight.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod delegation;
 mod fallback;
 mod file;
 pub mod heaps;
 pub mod ion;
 pub mod limits;
 mod parse;
+pub mod request;
 pub mod rules;
+pub mod vendor_usage;
 
+pub use delegation::{DelegateTo, DEFAULT_ON_BEHALF_DOMAINS};
 pub use fallback::FALLBACK_POLICY_TOML;
 pub use heaps::{is_plain_heap_name, HeapSpec, MAX_HEAP_NAME_BYTES};
 pub use ion::IonMapping;
 pub use limits::Limits;
-pub use rules::{Action, Matcher, Resolution, Rule};
+pub use request::BufferRequest;
+pub use rules::{Action, Conditions, Matcher, Resolution, Rule, SizeRange};
+pub use vendor_usage::VendorUsage;
 
 /// Where a device keeps the policy.
 pub const DEFAULT_POLICY_PATH: &str = "/vendor/etc/dmaheap/policy.toml";
@@ -95,8 +102,14 @@ pub struct Policy {
     pub limits: Limits,
     pub heaps: Vec<HeapSpec>,
     pub rules: Vec<Rule>,
-    /// By ION heap id.
-    pub ion: BTreeMap<u32, IonMapping>,
+    /// The `[[ion]]` entries in file order; entries of one id are tried in that order.
+    pub ion: Vec<IonMapping>,
+    /// `[usage] vendor_bits`: the vendor's usage names and bits.
+    pub vendor_usage: VendorUsage,
+    /// ION flag names (`[ion_flags]` and the generic ones), for messages and `dump`.
+    pub ion_flag_names: Vec<(String, u32)>,
+    /// `[service] on_behalf_domains`: who may allocate on behalf of another pid/uid.
+    pub on_behalf_domains: Vec<String>,
     /// Set on the built-in fallback policy ([`Policy::fallback`]): why the device's own policy
     /// is not the one served.
     pub fallback_cause: Option<String>,

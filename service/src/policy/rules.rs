@@ -1,13 +1,19 @@
-//! Usage rules: which heaps a gralloc usage is served from, first matching rule wins.
+//! Usage rules: which heaps a request is served from, first matching rule wins.
+//!
+//! A rule matches on the usage bits and, optionally, on the request's format, its size and the
+//! caller. A rule whose conditions do not hold is passed over and the next one tried; that is
+//! not the rule's `allow` gate, which refuses the caller (`EX_SECURITY`) once the rule matched.
 
 use std::collections::HashSet;
 
 use dmaheap_aidl::usage;
 use toml::Spanned;
 
-use super::file::{RuleFile, UsageSpec};
-use super::heaps::{is_declared, is_secure, HeapSpec};
-use super::parse::{allow_list, Source};
+use super::file::{FormatSpec, RuleFile, SizeRangeFile, UsageSpec};
+use super::heaps::{describe_bytes, is_declared, is_secure, HeapSpec};
+use super::parse::{allow_list, byte_size, callers_list, Source};
+use super::request::{describe_pixel_format, pixel_format_of_name, BufferRequest};
+use super::vendor_usage::VendorUsage;
 use super::{Policy, PolicyError};
 use crate::access::{AllowList, Caller};
 use crate::error::{HalError, HalResult};
@@ -38,6 +44,76 @@ impl Matcher {
     }
 }
 
+/// An inclusive range of request sizes, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeRange {
+    pub min: u64,
+    pub max: u64,
+}
+
+impl SizeRange {
+    pub fn contains(&self, size: u64) -> bool {
+        (self.min..=self.max).contains(&size)
+    }
+}
+
+/// The conditions of a rule beyond the usage bits; all given ones must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// The request's format is one of these (PixelFormat values).
+    pub formats: Option<Vec<i32>>,
+    /// The request's size is in this range.
+    pub size: Option<SizeRange>,
+    /// The caller's domain or uid is listed.
+    pub callers: Option<AllowList>,
+}
+
+/// Which condition of a rule a request failed, for the resolution's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmet {
+    Format,
+    Size,
+    Caller,
+}
+
+impl Unmet {
+    fn name(self) -> &'static str {
+        match self {
+            Unmet::Format => "format",
+            Unmet::Size => "size",
+            Unmet::Caller => "caller",
+        }
+    }
+}
+
+impl Conditions {
+    fn is_empty(&self) -> bool {
+        *self == Conditions::default()
+    }
+
+    /// The first condition `request` from `caller` fails, if any. A request that lacks the
+    /// field a condition reads fails it: a rule about RAW16 buffers cannot know that an
+    /// unformatted request is one.
+    pub fn unmet(&self, request: &BufferRequest, caller: &Caller) -> Option<Unmet> {
+        if let Some(formats) = &self.formats {
+            if !request.format.is_some_and(|f| formats.contains(&f)) {
+                return Some(Unmet::Format);
+            }
+        }
+        if let Some(range) = &self.size {
+            if !request.size.is_some_and(|s| range.contains(s)) {
+                return Some(Unmet::Size);
+            }
+        }
+        if let Some(callers) = &self.callers {
+            if !callers.admits(caller) {
+                return Some(Unmet::Caller);
+            }
+        }
+        None
+    }
+}
+
 /// What a matching rule does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -52,6 +128,8 @@ pub struct Rule {
     pub name: String,
     pub line: usize,
     pub matcher: Matcher,
+    /// Format, size and caller conditions: a request that fails one passes the rule over.
+    pub conditions: Conditions,
     pub action: Action,
     /// Try the next present heap when an allocation fails, not only when a heap is absent.
     /// Off by default: a contiguous-memory rule must not quietly fall back to scattered pages.
@@ -70,6 +148,14 @@ pub struct Resolution {
     /// Whether a failed allocation moves on to the next candidate (ION always does).
     pub fallback_on_error: bool,
     pub reason: String,
+    /// dma-heap `heap_flags` for the allocation ioctl: the request's ION flags that the
+    /// deciding `[[ion]]` entry passes through; 0 otherwise.
+    pub heap_flags: u64,
+    /// Sizes are rounded up to a multiple of this (the first candidate's `granule`); 0: the
+    /// page.
+    pub granule: u64,
+    /// Whether the first candidate may be handed to this caller to allocate from directly.
+    pub delegable: bool,
 }
 
 /// Heap names for a message: `a, b, c`.
@@ -84,6 +170,7 @@ fn joined(names: &[&String]) -> String {
 pub(super) fn from_file(
     entries: Vec<Spanned<RuleFile>>,
     heaps: &[HeapSpec],
+    vendor_usage: &VendorUsage,
     source: &Source,
 ) -> Result<Vec<Rule>, PolicyError> {
     let mut rules: Vec<Rule> = Vec::new();
@@ -99,13 +186,16 @@ pub(super) fn from_file(
         let bits = |field: &str, spec: &Option<UsageSpec>| -> Result<Option<u64>, PolicyError> {
             let Some(spec) = spec else { return Ok(None) };
             let value = spec
-                .value()
+                .value(&|text| vendor_usage.parse(text))
                 .map_err(|m| source.invalid(&span, format!("rule {name:?}, {field}: {m}")))?;
-            let unknown = usage::unknown_bits(value);
+            let unknown = vendor_usage.unknown_bits(value);
             if unknown != 0 {
                 return Err(source.invalid(
                     &span,
-                    format!("rule {name:?}, {field}: bits {unknown:#x} are not BufferUsage bits"),
+                    format!(
+                        "rule {name:?}, {field}: bits {unknown:#x} are not BufferUsage bits \
+                         (declare vendor bits in [usage] vendor_bits)"
+                    ),
                 ));
             }
             Ok(Some(value))
@@ -130,7 +220,12 @@ pub(super) fn from_file(
                 format!("rule {name:?} can never match: its conditions contradict each other"),
             ));
         }
-        if let Some(earlier) = rules.iter().find(|r| r.matcher.is_catch_all()) {
+        let conditions = conditions_from_file(raw.formats, raw.size, raw.callers)
+            .map_err(|m| source.invalid(&span, format!("rule {name:?}: {m}")))?;
+        if let Some(earlier) = rules
+            .iter()
+            .find(|r| r.matcher.is_catch_all() && r.conditions.is_empty())
+        {
             return Err(source.invalid(
                 &span,
                 format!(
@@ -165,6 +260,7 @@ pub(super) fn from_file(
             name,
             line,
             matcher,
+            conditions,
             action,
             fallback_on_failure: raw.fallback_on_failure.unwrap_or(false),
             allow,
@@ -174,6 +270,74 @@ pub(super) fn from_file(
         return Err(source.missing("the policy has no [[rule]]"));
     }
     Ok(rules)
+}
+
+/// A rule's `formats`, `size` and `callers` as the file gives them, checked.
+fn conditions_from_file(
+    formats: Option<Vec<FormatSpec>>,
+    size: Option<SizeRangeFile>,
+    callers: Option<super::file::CallersFile>,
+) -> Result<Conditions, String> {
+    let formats = match formats {
+        None => None,
+        Some(list) if list.is_empty() => {
+            return Err("formats = [] can never match; leave formats out instead".to_owned())
+        }
+        Some(list) => Some(
+            list.iter()
+                .map(|spec| match spec {
+                    FormatSpec::Number(n) => i32::try_from(*n)
+                        .map_err(|_| format!("format {n} is not a PixelFormat value (32 bits)")),
+                    FormatSpec::Name(name) => pixel_format_of_name(name).ok_or_else(|| {
+                        format!(
+                            "format {name:?} is not a PixelFormat name (PixelFormat.aidl); give \
+                             a vendor format as a number"
+                        )
+                    }),
+                })
+                .collect::<Result<Vec<i32>, String>>()?,
+        ),
+    };
+    let size = match size {
+        None => None,
+        Some(SizeRangeFile {
+            min: None,
+            max: None,
+        }) => return Err("size = {} has neither min nor max".to_owned()),
+        Some(SizeRangeFile { min, max }) => {
+            let bound = |end: &str, spec: Option<super::file::ByteSize>, default: u64| {
+                spec.map_or(Ok(default), |spec| {
+                    byte_size(&spec).map_err(|m| format!("size.{end}: {m}"))
+                })
+            };
+            let range = SizeRange {
+                min: bound("min", min, 0)?,
+                max: bound("max", max, u64::MAX)?,
+            };
+            if range.min > range.max {
+                return Err(format!(
+                    "size.min ({}) is above size.max ({}): the rule can never match",
+                    range.min, range.max
+                ));
+            }
+            Some(range)
+        }
+    };
+    let callers = match callers {
+        None => None,
+        Some(raw) => {
+            let list = callers_list(raw.domains, raw.uids, "callers")?;
+            if list.is_empty() {
+                return Err("callers = {} lists nobody: the rule can never match".to_owned());
+            }
+            Some(list)
+        }
+    };
+    Ok(Conditions {
+        formats,
+        size,
+        callers,
+    })
 }
 
 /// A rule's heap list: declared heaps, and secure ones exactly when the rule requires PROTECTED.
@@ -214,32 +378,68 @@ fn check_heap_list(
 
 impl Policy {
     /// The heaps a gralloc usage is served from, in order, considering which are `present` and
-    /// which of them `caller` may use.
+    /// which of them `caller` may use: [`Policy::resolve_request`] for a request known by its
+    /// usage alone (no format, no size).
     pub fn resolve_usage(
         &self,
         usage_bits: u64,
         present: &dyn Fn(&str) -> bool,
         caller: &Caller,
     ) -> HalResult<Resolution> {
-        let unknown = usage::unknown_bits(usage_bits);
+        self.resolve_request(&BufferRequest::usage_only(usage_bits), present, caller)
+    }
+
+    /// The heaps `request` is served from, in order: the first rule whose usage conditions and
+    /// format, size and caller conditions hold decides; its heaps are narrowed to secure ones
+    /// for PROTECTED usage, to the ones `caller` may use and to the ones `present`.
+    pub fn resolve_request(
+        &self,
+        request: &BufferRequest,
+        present: &dyn Fn(&str) -> bool,
+        caller: &Caller,
+    ) -> HalResult<Resolution> {
+        let usage_bits = request.usage;
+        let unknown = self.vendor_usage.unknown_bits(usage_bits);
         if unknown != 0 {
             return Err(HalError::unsupported(format!(
-                "usage {:#x} has bits {unknown:#x} that BufferUsage does not define",
+                "usage {:#x} has bits {unknown:#x} that BufferUsage does not define (nor the \
+                 policy's [usage] vendor_bits)",
                 usage_bits
             )));
         }
-        let described = usage::describe(usage_bits);
+        let described = self.describe_usage(usage_bits);
+        let shape = request.describe_shape();
+        let asked = if shape.is_empty() {
+            format!("usage {described}")
+        } else {
+            format!("usage {described} ({shape})")
+        };
+        let mut passed_over = Vec::new();
         let rule = self
             .rules
             .iter()
-            .find(|r| r.matcher.matches(usage_bits))
+            .filter(|r| r.matcher.matches(usage_bits))
+            .find(|r| match r.conditions.unmet(request, caller) {
+                None => true,
+                Some(unmet) => {
+                    passed_over.push(format!("{} ({})", r.name, unmet.name()));
+                    false
+                }
+            })
             .ok_or_else(|| {
-                HalError::unsupported(format!("no rule of the policy matches usage {described}"))
+                let mut message = format!("no rule of the policy matches {asked}");
+                if !passed_over.is_empty() {
+                    message.push_str(&format!(
+                        "; passed over for their conditions: {}",
+                        passed_over.join(", ")
+                    ));
+                }
+                HalError::unsupported(message)
             })?;
         let list = match &rule.action {
             Action::Reject(reason) => {
                 return Err(HalError::unsupported(format!(
-                    "usage {described} is refused by rule {:?}: {reason}",
+                    "{asked} is refused by rule {:?}: {reason}",
                     rule.name
                 )));
             }
@@ -252,13 +452,13 @@ impl Policy {
             .collect();
         if allowed.is_empty() {
             return Err(HalError::unsupported(format!(
-                "usage {described} asks for PROTECTED memory but rule {:?} leads to no secure heap ({}); \
+                "{asked} asks for PROTECTED memory but rule {:?} leads to no secure heap ({}); \
                  unprotected memory is never substituted",
                 rule.name,
                 list.join(", ")
             )));
         }
-        let via = format!(" (usage {described}, rule {:?})", rule.name);
+        let via = format!(" ({asked}, rule {:?})", rule.name);
         if !rule.allow.is_empty() && !rule.allow.admits(caller) {
             return Err(self.denial(allowed[0], caller, &via));
         }
@@ -273,7 +473,7 @@ impl Policy {
             permitted.into_iter().partition(|h| present(h));
         if candidates.is_empty() {
             let message = format!(
-                "rule {:?} for usage {described} wants {}, none of which is present",
+                "rule {:?} for {asked} wants {}, none of which is present",
                 rule.name,
                 joined(&absent)
             );
@@ -283,21 +483,71 @@ impl Policy {
                 HalError::no_such_heap(message)
             });
         }
-        let mut reason = format!(
-            "usage {described} matched rule {:?} (line {})",
-            rule.name, rule.line
-        );
+        let mut reason = format!("{asked} matched rule {:?} (line {})", rule.name, rule.line);
+        if !passed_over.is_empty() {
+            reason.push_str(&format!(
+                "; passed over for their conditions: {}",
+                passed_over.join(", ")
+            ));
+        }
         if !absent.is_empty() {
             reason.push_str(&format!("; absent on this device: {}", joined(&absent)));
         }
         if !denied.is_empty() {
             reason.push_str(&format!("; not for this caller: {}", joined(&denied)));
         }
+        let first = candidates[0];
         Ok(Resolution {
             rule: rule.name.clone(),
+            granule: self.granule_of(first),
+            delegable: self.delegable(first, caller),
             candidates: candidates.into_iter().cloned().collect(),
             fallback_on_error: rule.fallback_on_failure,
             reason,
+            heap_flags: 0,
         })
+    }
+
+    /// A rule's conditions as `dump` shows them: `any_of=COMPOSER_OVERLAY formats=RAW16
+    /// size=64K..2M callers=domains=hal_camera_default uids=`, `always` for a catch-all, with
+    /// the rule's `allow` gate last.
+    pub fn describe_rule_conditions(&self, rule: &Rule) -> String {
+        let m = &rule.matcher;
+        let mut parts = Vec::new();
+        if let Some(exact) = m.exact {
+            parts.push(format!("exact={}", self.describe_usage(exact)));
+        }
+        for (label, bits) in [
+            ("all_of", m.all_of),
+            ("any_of", m.any_of),
+            ("none_of", m.none_of),
+        ] {
+            if bits != 0 {
+                parts.push(format!("{label}={}", self.describe_usage(bits)));
+            }
+        }
+        let c = &rule.conditions;
+        if let Some(formats) = &c.formats {
+            let names: Vec<String> = formats.iter().map(|&f| describe_pixel_format(f)).collect();
+            parts.push(format!("formats={}", names.join(",")));
+        }
+        if let Some(range) = &c.size {
+            let max = if range.max == u64::MAX {
+                String::new()
+            } else {
+                describe_bytes(range.max)
+            };
+            parts.push(format!("size={}..{max}", describe_bytes(range.min)));
+        }
+        if let Some(callers) = &c.callers {
+            parts.push(format!("callers=[{}]", callers.describe()));
+        }
+        if parts.is_empty() {
+            parts.push("always".to_owned());
+        }
+        if !rule.allow.is_empty() {
+            parts.push(format!("allow=[{}]", rule.allow.describe()));
+        }
+        parts.join(" ")
     }
 }

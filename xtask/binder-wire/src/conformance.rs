@@ -19,13 +19,16 @@ use crate::service_manager::{add_service_to_rsb_hub, expect_parcel, get_service}
 use crate::tap::Tap;
 use crate::wire::{self, Break, Reader, Status, Writer};
 
-/// The frozen interface's hash: the last line of `aidl_api/vendor.dmaheap/1/.hash` is what
-/// Soong's `aidl_interface` compiles into the stubs (`--hash=$(tail -1 .hash)`).
-const FROZEN_HASHES: &str = include_str!("../../../aidl_api/vendor.dmaheap/1/.hash");
-const FROZEN_VERSION: i32 = 1;
+/// The service's interface version and hash: the last line of `aidl_api/vendor.dmaheap/2/.hash`
+/// is what Soong's `aidl_interface` compiles into the stubs (`--hash=$(tail -1 .hash)`). Every
+/// version-1 call of this suite is laid out as a version-1 client lays it out: it is the
+/// version-1 client the interface's VINTF range (1-2) promises still works.
+const SERVICE_HASHES: &str = include_str!("../../../aidl_api/vendor.dmaheap/2/.hash");
+const SERVICE_VERSION: i32 = 2;
 
-/// The transaction codes of version 1: FIRST_CALL_TRANSACTION + the method's index in
-/// IHeapAllocator.aidl, and the two codes AIDL reserves at the top for every stable interface.
+/// The transaction codes: FIRST_CALL_TRANSACTION + the method's index in IHeapAllocator.aidl
+/// (version 2 appends its methods after version 1's), and the two codes AIDL reserves at the
+/// top for every stable interface.
 mod code {
     use super::FIRST_CALL_TRANSACTION as FIRST;
     pub const ALLOCATE_BY_USAGE: u32 = FIRST;
@@ -36,8 +39,12 @@ mod code {
     pub const RESOLVE_USAGE: u32 = FIRST + 5;
     pub const RESOLVE_ION: u32 = FIRST + 6;
     pub const GET_STATS: u32 = FIRST + 7;
-    /// A method a version-2 client could call (one past version 1's last).
-    pub const NEXT_VERSION_METHOD: u32 = FIRST + 8;
+    pub const ALLOCATE: u32 = FIRST + 8;
+    pub const ALLOCATE_BATCH_FOR: u32 = FIRST + 9;
+    pub const RESOLVE: u32 = FIRST + 10;
+    pub const DELEGATE: u32 = FIRST + 11;
+    /// A method a version-3 client could call (one past version 2's last).
+    pub const NEXT_VERSION_METHOD: u32 = FIRST + 12;
     pub const GET_INTERFACE_HASH: u32 = FIRST + 16_777_213;
     pub const GET_INTERFACE_VERSION: u32 = FIRST + 16_777_214;
 }
@@ -149,6 +156,23 @@ fn allocation_reply(status: Status, reply: &Received) -> Result<Allocation> {
         r.remaining()
     );
     Ok(allocation)
+}
+
+/// `_IOWR('H', 0x0, struct dma_heap_allocation_data)` (linux/dma-heap.h): 24 bytes.
+const DMA_HEAP_IOCTL_ALLOC: u32 = 0xc018_4800;
+
+/// `BufferDescriptor` (version 2) for a non-image buffer of `size` bytes, every field written.
+fn descriptor(w: &mut Writer, usage_bits: u64, size: i64) -> &mut Writer {
+    w.parcelable(|p| {
+        p.i64(usage_bits as i64)
+            .i32(0)
+            .i32(0)
+            .i32(0)
+            .i32(0)
+            .i64(size)
+            .i32(-1)
+            .i32(-1);
+    })
 }
 
 fn dma_buf_len(fd: &OwnedFd) -> Result<i64> {
@@ -321,7 +345,7 @@ pub fn run(
             let reply = c.call_ok(code::GET_INTERFACE_VERSION, |_| {})?;
             let (_, mut r) = status_after(&reply)?;
             let version = r.i32()?;
-            ensure!(version == FROZEN_VERSION, "version {version}");
+            ensure!(version == SERVICE_VERSION, "version {version}");
             Ok(())
         },
     );
@@ -331,7 +355,7 @@ pub fn run(
             let reply = c.call_ok(code::GET_INTERFACE_HASH, |_| {})?;
             let (_, mut r) = status_after(&reply)?;
             let hash = r.string()?;
-            let frozen = FROZEN_HASHES.lines().last().unwrap_or_default().trim();
+            let frozen = SERVICE_HASHES.lines().last().unwrap_or_default().trim();
             ensure!(hash == frozen, "hash {hash:?}, frozen {frozen:?}");
             Ok(())
         },
@@ -399,6 +423,36 @@ pub fn run(
             ensure!(a.size == rounded, "size {} for 5000 bytes, want {rounded}", a.size);
             ensure!(dma_buf_len(&a.fd)? == rounded, "the fd's size differs");
             Ok(())
+        },
+    );
+    tap.test(
+        "allocate(in BufferDescriptor, String) (version 2): the descriptor as non-null marker + int32 size header + {long, 4 x int, long, int, int} (NDK writeToParcel)",
+        || {
+            let (status, reply) = c.call_status(code::ALLOCATE, |w| {
+                descriptor(w, usage::CPU_READ_OFTEN, 5000).string16(Some("wire.descriptor"));
+            })?;
+            let a = allocation_reply(status, &reply)?;
+            let rounded = (5000 + page - 1) / page * page;
+            ensure!(a.size >= rounded, "size {} for 5000 bytes", a.size);
+            ensure!(dma_buf_len(&a.fd)? == a.size, "the fd's size differs");
+            Ok(())
+        },
+    );
+    tap.test(
+        "a BufferDescriptor from an older writer (size header covering only its first 6 fields) is read with the defaults for the rest (NDK readFromParcel stops at the size header)",
+        || {
+            let (status, reply) = c.call_status(code::ALLOCATE, |w| {
+                w.parcelable(|p| {
+                    p.i64(usage::CPU_READ_OFTEN as i64)
+                        .i32(0)
+                        .i32(0)
+                        .i32(0)
+                        .i32(0)
+                        .i64(4096);
+                })
+                .string16(Some("wire.short-descriptor"));
+            })?;
+            allocation_reply(status, &reply).map(drop)
         },
     );
     tap.test(
@@ -474,6 +528,96 @@ pub fn run(
             },
         );
     }
+    tap.test(
+        "allocateBatchFor(in BufferDescriptor, int, String) (version 2): AllocationResult[] of 2",
+        || {
+            let reply = c.call_ok(code::ALLOCATE_BATCH_FOR, |w| {
+                descriptor(w, usage::CPU_READ_OFTEN, page)
+                    .i32(2)
+                    .string16(Some("wire.batch-for"));
+            })?;
+            let (_, mut r) = status_after(&reply)?;
+            let count = r.i32()?;
+            ensure!(count == 2, "{count} results");
+            for i in 0..count {
+                ensure!(r.i32()? == 1, "element {i}: non-null marker");
+                read_allocation(&mut r, &reply)?;
+            }
+            ensure!(
+                r.remaining() == 0,
+                "{} bytes after the array",
+                r.remaining()
+            );
+            Ok(())
+        },
+    );
+    tap.test(
+        "resolve(in BufferDescriptor) (version 2): the same Resolution as resolveUsage for the same usage",
+        || {
+            let usage_bits = usage::GPU_TEXTURE | usage::VIDEO_DECODER;
+            let reply = c.call_ok(code::RESOLVE, |w| {
+                descriptor(w, usage_bits, page);
+            })?;
+            let (_, mut r) = status_after(&reply)?;
+            ensure!(r.i32()? == 1, "non-null marker");
+            let (heap, _, rule) = read_resolution(&mut r)?;
+            ensure!(rule == "no-cpu-access", "rule {rule}, heap {heap}");
+            Ok(())
+        },
+    );
+    tap.test(
+        if every_role {
+            "delegate(in BufferDescriptor) (version 2): @nullable DelegatedHeap as marker 1 + size header + {ParcelFileDescriptor, String, 3 x long, int, long, String}; the node allocates"
+        } else {
+            "delegate(in BufferDescriptor) (version 2): a HAL-only heap node is not delegated: the @nullable result is marker 0"
+        },
+        || {
+            let reply = c.call_ok(code::DELEGATE, |w| {
+                descriptor(w, usage::CPU_READ_OFTEN, page);
+            })?;
+            let (_, mut r) = status_after(&reply)?;
+            let marker = r.i32()?;
+            if !every_role {
+                ensure!(marker == 0, "marker {marker}: delegated to a client that may not use it");
+                ensure!(r.remaining() == 0, "{} bytes after it", r.remaining());
+                return Ok(());
+            }
+            ensure!(marker == 1, "marker {marker}: not delegated");
+            let (fd, heap, granule, max_batch, rule) = r.parcelable_body(|r, _| {
+                let fd = r.parcel_file_descriptor()?;
+                let heap = r.string()?;
+                let granule = r.i64()?;
+                let _heap_flags = r.i64()?;
+                let _max_size = r.i64()?;
+                let max_batch = r.i32()?;
+                let _max_request = r.i64()?;
+                let rule = r.string()?;
+                Ok((fd, heap, granule, max_batch, rule))
+            })?;
+            ensure!(r.remaining() == 0, "{} bytes after the parcelable", r.remaining());
+            ensure!(heap == "kmod-system" && rule == "default", "{heap} by rule {rule}");
+            ensure!(granule >= page && max_batch > 0, "granule {granule}, batch {max_batch}");
+            let fd = fd.ok_or_else(|| anyhow!("no node"))?;
+            let node = reply
+                .fds
+                .iter()
+                .find(|f| f.as_raw_fd() == fd)
+                .ok_or_else(|| anyhow!("fd {fd} is not one the driver installed"))?;
+            // DMA_HEAP_IOCTL_ALLOC on the node: the caller's own allocation.
+            let mut data = [0u64; 3]; // len, then fd + fd_flags (two u32), then heap_flags
+            data[0] = page as u64;
+            data[1] = u64::from(libc::O_RDWR as u32 | libc::O_CLOEXEC as u32) << 32;
+            // SAFETY: `data` is laid out as struct dma_heap_allocation_data (u64 len, u32 fd,
+            // u32 fd_flags, u64 heap_flags) and lives across the call.
+            let rc = unsafe { libc::ioctl(node.as_raw_fd(), DMA_HEAP_IOCTL_ALLOC as _, data.as_mut_ptr()) };
+            ensure!(rc == 0, "DMA_HEAP_IOCTL_ALLOC on the node: {}", std::io::Error::last_os_error());
+            let buf = (data[1] & 0xffff_ffff) as i32;
+            // SAFETY: the kernel installed a new dma-buf fd that nothing else owns.
+            let buf = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(buf) };
+            ensure!(dma_buf_len(&buf)? == page, "a buffer of {} bytes", dma_buf_len(&buf)?);
+            Ok(())
+        },
+    );
     tap.test(
         "an out-of-range union tag (3) is refused, nothing allocated (NDK union readFromParcel: BAD_VALUE)",
         || {
@@ -723,7 +867,7 @@ pub fn run(
         },
     );
     tap.test(
-        "a version-2 client's new method (FIRST_CALL_TRANSACTION + 8) gets UNKNOWN_TRANSACTION, which NDK stubs turn into the default implementation or STATUS_UNKNOWN_TRANSACTION",
+        "a version-3 client's new method (FIRST_CALL_TRANSACTION + 12) gets UNKNOWN_TRANSACTION, which NDK stubs turn into the default implementation or STATUS_UNKNOWN_TRANSACTION",
         || {
             expect_status(
                 c.call(code::NEXT_VERSION_METHOD, |_| {})?,

@@ -134,6 +134,9 @@ pub const BINDER_TYPE_FD: u32 = pack_chars(b'f', b'd', b'*', TYPE_LARGE);
 
 pub const FLAT_BINDER_FLAG_ACCEPTS_FDS: u32 = 0x100;
 pub const FLAT_BINDER_FLAG_TXN_SECURITY_CTX: u32 = 0x1000;
+/// Android's common kernel only (binder.h of ACK): a real-time caller's priority carries over to
+/// the thread serving it. Upstream Linux ignores the bit and passes the flags word on as sent.
+pub const FLAT_BINDER_FLAG_INHERIT_RT: u32 = 0x800;
 
 pub const TF_ONE_WAY: u32 = 0x01;
 pub const TF_STATUS_CODE: u32 = 0x08;

@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use crate::context_manager::{wait_for_record, Dialect};
 use crate::driver::{
     self, Endpoint, Outcome, BINDER_TYPE_HANDLE, FLAT_BINDER_FLAG_ACCEPTS_FDS,
-    FLAT_BINDER_FLAG_TXN_SECURITY_CTX, INTERFACE_TRANSACTION,
+    FLAT_BINDER_FLAG_INHERIT_RT, FLAT_BINDER_FLAG_TXN_SECURITY_CTX, INTERFACE_TRANSACTION,
 };
 use crate::tap::Tap;
 use crate::wire::{self, Reader};
@@ -165,7 +165,7 @@ pub fn run(control: &str, service_bin: &str, policy: &str) -> Result<bool> {
         );
         tap.test(
             &format!(
-                "{}: the binder is a node with ACCEPTS_FDS (and TXN_SECURITY_CTX where SELinux is on), followed by stability VINTF (Parcel::flattenBinder, finishFlattenBinder), then allowIsolated false and DUMP_FLAG_PRIORITY_DEFAULT",
+                "{}: the binder is a node with ACCEPTS_FDS and INHERIT_RT (and TXN_SECURITY_CTX where SELinux is on), followed by stability VINTF (Parcel::flattenBinder, finishFlattenBinder), then allowIsolated false and DUMP_FLAG_PRIORITY_DEFAULT",
                 release.label
             ),
             || {
@@ -173,6 +173,8 @@ pub fn run(control: &str, service_bin: &str, policy: &str) -> Result<bool> {
                 ensure!(hex(line, "type")? == BINDER_TYPE_HANDLE, "{line}");
                 let flags = hex(line, "flags")?;
                 ensure!(flags & FLAT_BINDER_FLAG_ACCEPTS_FDS != 0, "flags {flags:#x}");
+                // A SCHED_FIFO camera or display thread is served at its own priority on ACK.
+                ensure!(flags & FLAT_BINDER_FLAG_INHERIT_RT != 0, "flags {flags:#x}");
                 // The service asks for callers' contexts; rsbinder passes the request to the
                 // driver only where SELinux is on (every phone), as there is none to pass
                 // otherwise.

@@ -222,6 +222,18 @@ const char *dmaheap_last_error(void);
 void dmaheap_debug_counters(uint64_t *lookups, uint64_t *deaths, uint64_t *retries);
 
 /**
+ * For tests and debugging: how many times the library asked the service whether it delegates a
+ * request shape (IHeapAllocator.delegate, version 2), and how many buffers it allocated itself
+ * from heaps the service delegated, since the process started. Each pointer may be NULL.
+ *
+ * dmaheap_alloc_by_usage and dmaheap_alloc_batch by usage ask once per (usage, size) and service
+ * instance; when the answer is a heap, every later buffer of that shape is one
+ * DMA_HEAP_IOCTL_ALLOC in this process, named here as the service names its buffers. Shapes the
+ * policy does not delegate, heap-by-name and ION requests go to the service every time.
+ */
+void dmaheap_delegation_counters(uint64_t *asked, uint64_t *local_allocations);
+
+/**
  * The same table for a HAL that calls the NDK backend of vendor.dmaheap itself: exception_code
  * from AStatus_getExceptionCode(); status from AStatus_getServiceSpecificError() for
  * EX_SERVICE_SPECIFIC (-8) or AStatus_getStatus() for EX_TRANSACTION_FAILED (-129), ignored for

@@ -43,6 +43,16 @@ enum OpenExpect {
     Opened,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+enum DelegateExpect {
+    /// A heap node, from which this process allocates a zeroed buffer itself.
+    Delegated,
+    /// No heap: the per-call path.
+    NotDelegated,
+    /// EX_SECURITY naming the caller's domain, as allocate() would answer.
+    Security,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Allocate through the HAL with one of its selectors.
@@ -65,6 +75,15 @@ enum Command {
         batch_heap: Option<String>,
         #[arg(long, default_value_t = 2)]
         count: i32,
+    },
+    /// Ask the HAL to delegate the heap for a usage (version 2), then allocate from it here.
+    Delegate {
+        #[arg(long)]
+        usage: u64,
+        #[arg(long, default_value_t = 4096)]
+        size: i64,
+        #[arg(long, value_enum)]
+        expect: DelegateExpect,
     },
     /// Open /dev/dma_heap/<name> directly, without the HAL.
     OpenHeap {
@@ -167,33 +186,9 @@ fn alloc(
 ) -> Result<String> {
     let domain = own_domain();
     let before = own_dmabuf_fds();
-    rsbinder::ProcessState::init_default()
-        .map_err(|e| anyhow::anyhow!("cannot open the binder device: {e}"))?;
-    // The service manager hands out the handle to whoever asks (it checks no SELinux `find`);
-    // turning it into the interface already transacts with the HAL.
-    let binder = rsbinder::hub::default()
-        .map_err(|e| anyhow::anyhow!("no service manager: {e:?}"))?
-        .check_service(dmaheap_aidl::SERVICE_NAME);
-    let binder = match binder {
-        Some(binder) => binder,
-        // The lookup itself transacts with the HAL (rsbinder checks the handle is alive); the
-        // kernel's `binder call` denial ends it there. The plan requires that denial in the
-        // kernel log, so this is not taken on trust.
-        None if expect == Expect::BinderDenied => {
-            return Ok("the kernel refused the lookup's transaction with the HAL".to_owned());
-        }
-        None => bail!("{} is not registered", dmaheap_aidl::SERVICE_NAME),
-    };
-    let service = match rsbinder::FromIBinder::try_from(binder) {
-        Ok(service) => HeapAllocator::from_interface(service),
-        // The handle arrived but the first transaction with the HAL failed: the kernel's
-        // SELinux `binder call` denial, which the plan expects in the kernel log.
-        Err(code) if expect == Expect::BinderDenied => {
-            return Ok(format!(
-                "the kernel refused the first transaction: {code:?}"
-            ));
-        }
-        Err(code) => bail!("cannot reach {}: {code:?}", dmaheap_aidl::SERVICE_NAME),
+    let service = match connect(expect == Expect::BinderDenied)? {
+        Connected::Service(service) => service,
+        Connected::Refused(verdict) => return Ok(verdict),
     };
     let raw = service.raw();
     let named = heap
@@ -248,6 +243,79 @@ fn alloc(
     Ok(verdict)
 }
 
+enum Connected {
+    Service(HeapAllocator),
+    /// The kernel refused the binder call, as expected.
+    Refused(String),
+}
+
+/// The HAL, or (when `denial_expected`) the kernel's refusal to let this domain call it.
+fn connect(denial_expected: bool) -> Result<Connected> {
+    rsbinder::ProcessState::init_default()
+        .map_err(|e| anyhow::anyhow!("cannot open the binder device: {e}"))?;
+    // The service manager hands out the handle to whoever asks (it checks no SELinux `find`);
+    // turning it into the interface already transacts with the HAL.
+    let binder = rsbinder::hub::default()
+        .map_err(|e| anyhow::anyhow!("no service manager: {e:?}"))?
+        .check_service(dmaheap_aidl::SERVICE_NAME);
+    let binder = match binder {
+        Some(binder) => binder,
+        // The lookup itself transacts with the HAL (rsbinder checks the handle is alive); the
+        // kernel's `binder call` denial ends it there. The plan requires that denial in the
+        // kernel log, so this is not taken on trust.
+        None if denial_expected => {
+            return Ok(Connected::Refused(
+                "the kernel refused the lookup's transaction with the HAL".to_owned(),
+            ));
+        }
+        None => bail!("{} is not registered", dmaheap_aidl::SERVICE_NAME),
+    };
+    let service = match rsbinder::FromIBinder::try_from(binder) {
+        Ok(service) => HeapAllocator::from_interface(service),
+        // The handle arrived but the first transaction with the HAL failed: the kernel's
+        // SELinux `binder call` denial, which the plan expects in the kernel log.
+        Err(code) if denial_expected => {
+            return Ok(Connected::Refused(format!(
+                "the kernel refused the first transaction: {code:?}"
+            )));
+        }
+        Err(code) => bail!("cannot reach {}: {code:?}", dmaheap_aidl::SERVICE_NAME),
+    };
+    Ok(Connected::Service(service))
+}
+
+/// `delegate()` for `usage`, and a buffer from the delegated node made in this process.
+fn delegate(usage: u64, size: i64, expect: DelegateExpect) -> Result<String> {
+    let domain = own_domain();
+    let Connected::Service(service) = connect(false)? else {
+        unreachable!("no denial expected");
+    };
+    let descriptor = dmaheap_aidl::BufferDescriptor {
+        usage: usage as i64,
+        size,
+        ..Default::default()
+    };
+    match (service.raw().delegate(&descriptor), expect) {
+        (Ok(Some(heap)), DelegateExpect::Delegated) => {
+            let node = heap.heap.context("a delegated heap without its node")?;
+            let node = dmaheap_client::DmaHeap::from_fd(&heap.heapName, node.into())?;
+            let buf = node.allocate(size as u64)?;
+            check_served(&[(buf, heap.heapName.clone())], size, None)?;
+            Ok(format!(
+                "{} delegated; a buffer allocated from it in this process is zeroed",
+                heap.heapName
+            ))
+        }
+        (Ok(None), DelegateExpect::NotDelegated) => Ok("not delegated".to_owned()),
+        (Err(status), DelegateExpect::Security) => {
+            check_refused(&status, Expect::Security, &domain, None)
+        }
+        (Ok(Some(heap)), _) => bail!("expected {expect:?}, got {} delegated", heap.heapName),
+        (Ok(None), _) => bail!("expected {expect:?}, got no delegation"),
+        (Err(status), _) => bail!("expected {expect:?}, got {status}"),
+    }
+}
+
 fn open_heap(name: &str, expect: OpenExpect) -> Result<String> {
     let path = format!("/dev/dma_heap/{name}");
     match (OpenOptions::new().read(true).open(&path), expect) {
@@ -282,6 +350,11 @@ fn main() {
             usage,
             batch_heap.map(|h| (h, count)),
         ),
+        Command::Delegate {
+            usage,
+            size,
+            expect,
+        } => delegate(usage, size, expect),
         Command::OpenHeap { name, expect } => open_heap(&name, expect),
     };
     match outcome {

@@ -24,6 +24,10 @@ interface IHeapAllocator {
     vendor.dmaheap.Resolution resolveUsage(long usage);
     vendor.dmaheap.Resolution resolveIon(in vendor.dmaheap.IonRequest request);
     vendor.dmaheap.AllocatorStats getStats();
+    vendor.dmaheap.AllocationResult allocate(in vendor.dmaheap.BufferDescriptor descriptor, @utf8InCpp String debugName);
+    vendor.dmaheap.AllocationResult[] allocateBatchFor(in vendor.dmaheap.BufferDescriptor descriptor, int count, @utf8InCpp String debugName);
+    vendor.dmaheap.Resolution resolve(in vendor.dmaheap.BufferDescriptor descriptor);
+    @nullable vendor.dmaheap.DelegatedHeap delegate(in vendor.dmaheap.BufferDescriptor descriptor);
     const int ERROR_BAD_ARGUMENT = 1;
     const int ERROR_NO_SUCH_HEAP = 2;
     const int ERROR_UNSUPPORTED_USAGE = 3;
