@@ -340,7 +340,7 @@ pub fn run(
         },
     );
     tap.test(
-        "getInterfaceVersion (FIRST_CALL_TRANSACTION + 16777214): Status then int32 1, the frozen version",
+        "getInterfaceVersion (FIRST_CALL_TRANSACTION + 16777214): Status then int32 2, the latest frozen version",
         || {
             let reply = c.call_ok(code::GET_INTERFACE_VERSION, |_| {})?;
             let (_, mut r) = status_after(&reply)?;
@@ -350,7 +350,7 @@ pub fn run(
         },
     );
     tap.test(
-        "getInterfaceHash (FIRST_CALL_TRANSACTION + 16777213): Status then the frozen hash, aidl_api/vendor.dmaheap/1/.hash",
+        "getInterfaceHash (FIRST_CALL_TRANSACTION + 16777213): Status then the frozen hash, aidl_api/vendor.dmaheap/2/.hash",
         || {
             let reply = c.call_ok(code::GET_INTERFACE_HASH, |_| {})?;
             let (_, mut r) = status_after(&reply)?;
