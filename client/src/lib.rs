@@ -24,7 +24,7 @@ use dmaheap_aidl::{
     AllocationResult, AllocatorStats, HeapInfo, HeapSelector, IHeapAllocator, IonRequest,
     Resolution,
 };
-use rsbinder::{ExceptionCode, Interface, Status, Strong};
+use rsbinder::{ExceptionCode, Interface, Status, StatusCode, Strong};
 
 /// What went wrong talking to the allocator.
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +36,20 @@ pub enum ClientError {
         name: &'static str,
         message: String,
     },
-    /// The call did not get through, or failed outside the interface's error codes.
-    #[error("binder call failed: {0}")]
-    Binder(String),
+    /// The service answered with a binder exception other than a service-specific error:
+    /// `EX_SECURITY` for a caller the policy does not allow, `EX_ILLEGAL_ARGUMENT`, and so on.
+    #[error("{exception:?}: {message}")]
+    Exception {
+        exception: ExceptionCode,
+        message: String,
+    },
+    /// The call did not get through: the service died (`DEAD_OBJECT`), the driver could not
+    /// deliver it (`FAILED_TRANSACTION`), and so on.
+    #[error("binder transaction failed: {0:?}")]
+    Transaction(StatusCode),
+    /// Reading the service's dump failed on this side (the service's answer is in `Transaction`).
+    #[error("reading the dump: {0}")]
+    Dump(String),
     #[error(
         "{} is not registered with the service manager",
         dmaheap_aidl::SERVICE_NAME
@@ -71,8 +82,13 @@ impl From<Status> for ClientError {
                 name: dmaheap_aidl::error_name(code),
                 message: status.message().unwrap_or_default().to_owned(),
             }
+        } else if status.exception_code() == ExceptionCode::TransactionFailed {
+            ClientError::Transaction(status.transaction_error())
         } else {
-            ClientError::Binder(status.to_string())
+            ClientError::Exception {
+                exception: status.exception_code(),
+                message: status.message().unwrap_or_default().to_owned(),
+            }
         }
     }
 }
@@ -270,25 +286,25 @@ impl HeapAllocator {
         let binder = self.service.as_binder();
         let proxy = binder
             .as_proxy()
-            .ok_or_else(|| ClientError::Binder("the service is not remote".into()))?;
+            .ok_or_else(|| ClientError::Dump("the service is not remote".into()))?;
         // A socket pair rather than a pipe: the reader drains it while the service writes, so a
         // long dump cannot fill a buffer and stall the synchronous call.
         let (mut ours, theirs) =
-            UnixStream::pair().map_err(|e| ClientError::Binder(format!("socketpair: {e}")))?;
+            UnixStream::pair().map_err(|e| ClientError::Dump(format!("socketpair: {e}")))?;
         // A service that kept the fd open would otherwise leave the reader waiting for EOF.
         ours.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .map_err(|e| ClientError::Binder(format!("socket timeout: {e}")))?;
+            .map_err(|e| ClientError::Dump(format!("socket timeout: {e}")))?;
         let reader = std::thread::spawn(move || {
             let mut text = String::new();
             ours.read_to_string(&mut text).map(|_| text)
         });
         proxy
             .dump(OwnedFd::from(theirs), &[])
-            .map_err(|code| ClientError::Binder(format!("dump: {code:?}")))?;
+            .map_err(ClientError::Transaction)?;
         reader
             .join()
-            .map_err(|_| ClientError::Binder("the dump reader panicked".into()))?
-            .map_err(|e| ClientError::Binder(format!("reading the dump: {e}")))
+            .map_err(|_| ClientError::Dump("the reader thread panicked".into()))?
+            .map_err(|e| ClientError::Dump(e.to_string()))
     }
 }
 
@@ -319,6 +335,30 @@ mod tests {
         assert_eq!(err.to_string(), "ERROR_NO_SUCH_HEAP (2): heap \"x\"");
         let err = ClientError::from(Status::from(rsbinder::StatusCode::DeadObject));
         assert_eq!(err.service_code(), None);
+    }
+
+    /// A caller tells a refusal by policy from a dead service without parsing text.
+    #[test]
+    fn exceptions_and_transport_failures_keep_their_codes() {
+        let refused = ClientError::from(Status::from((
+            ExceptionCode::Security,
+            "kmod-carveout: not for u:r:hal_camera_default:s0",
+        )));
+        match &refused {
+            ClientError::Exception { exception, message } => {
+                assert_eq!(*exception, ExceptionCode::Security);
+                assert!(message.contains("kmod-carveout"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ClientError::from(Status::from(StatusCode::DeadObject)),
+            ClientError::Transaction(StatusCode::DeadObject)
+        ));
+        assert!(matches!(
+            ClientError::from(Status::from(StatusCode::FailedTransaction)),
+            ClientError::Transaction(StatusCode::FailedTransaction)
+        ));
     }
 
     #[test]

@@ -226,4 +226,33 @@ mod tests {
         assert!(got.contains("/bin/busybox u:object_r:init_exec:s0"));
         assert!(!got.contains("unlabelled-tool"));
     }
+
+    /// The wire and VTS suites' callers get the entrypoints of their domains: dumpstate's
+    /// platform label and the test bed's VTS entrypoint into su.
+    #[test]
+    fn wire_callers_get_their_entrypoint_labels() {
+        let got = labels(&[
+            "/system/bin/dumpstate".into(),
+            "/data/nativetest64/vendor.dmaheap/binder-wire".into(),
+            "/data/nativetest64/vendor.dmaheap/dmaheap-vts".into(),
+        ])
+        .unwrap();
+        assert!(got.contains("/system/bin/dumpstate u:object_r:dumpstate_exec:s0"));
+        assert!(got.contains(
+            "/data/nativetest64/vendor.dmaheap/binder-wire u:object_r:testbed_vts_exec:s0"
+        ));
+        assert!(got.contains(
+            "/data/nativetest64/vendor.dmaheap/dmaheap-vts u:object_r:testbed_vts_exec:s0"
+        ));
+    }
+
+    /// The policy the VM loads (stand-in, vendor policy and the test bed's part) compiles.
+    #[test]
+    fn test_bed_policy_compiles() {
+        let work = std::env::temp_dir().join(format!("testbed-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&work).unwrap();
+        let compiled = repo_build().compile(&work);
+        let _ = std::fs::remove_dir_all(&work);
+        compiled.unwrap();
+    }
 }

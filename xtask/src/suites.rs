@@ -726,10 +726,17 @@ const SE_CAMERA: &str = "/vendor/bin/hw/android.hardware.camera.provider-V1-serv
 const SE_CAMERA_WIRE: &str = "/vendor/bin/hw/android.hardware.camera.provider@2.7-service";
 const SE_CODEC: &str = "/vendor/bin/hw/android.hardware.media.c2-default-service";
 const SE_APP: &str = "/data/app/testbed.app/probe";
+/// binder-wire as dumpstate (platform file_contexts label /system/bin/dumpstate).
+const SE_DUMPSTATE_WIRE: &str = "/system/bin/dumpstate";
+/// The VTS suite and binder-wire where VTS runs them on a userdebug device (the test bed's su
+/// entrypoint).
+const SE_VTS: &str = "/data/nativetest64/vendor.dmaheap/dmaheap-vts";
+const SE_VTS_WIRE: &str = "/data/nativetest64/vendor.dmaheap/binder-wire";
 
 /// AIDs of the callers (system/core/libcutils/include/private/android_filesystem_config.h).
 const AID_CAMERASERVER: u32 = 1047;
 const AID_MEDIA_CODEC: u32 = 1046;
+const AID_SHELL: u32 = 2000;
 /// An app's uid that no heap lists.
 const APP_UID: u32 = 10123;
 
@@ -756,6 +763,9 @@ fn selinux_setup() -> crate::selinux::Setup {
             ("dmaheap-service", SE_HAL),
             ("dmaheap-probe", SE_CAMERA),
             ("binder-wire", SE_CAMERA_WIRE),
+            ("binder-wire", SE_DUMPSTATE_WIRE),
+            ("binder-wire", SE_VTS_WIRE),
+            ("dmaheap-vts", SE_VTS),
             ("dmaheap-probe", SE_CODEC),
             ("dmaheap-probe", SE_APP),
         ],
@@ -861,9 +871,16 @@ fn selinux_phase() -> Vec<GuestStep> {
             "hal_camera_default (uid cameraserver) is served from kmod-cma",
             &camera("alloc --heap kmod-cma --expect served"),
         ),
-        // The wire conformance suite as the client a phone has: a camera HAL in its domain,
-        // calling with its SELinux context attached (TXN_SECURITY_CTX is only set once a
-        // policy is loaded).
+        // The service's fds before the wire suites (init reads /proc as dumpstate does on a
+        // device); compared after the last of them.
+        check(
+            "selinux",
+            "the HAL's open fds counted before the wire and VTS suites",
+            "ls /proc/$(pidof vendor.dmaheap-service)/fd | wc -l > /tmp/hal-fds-before",
+        ),
+        // The wire conformance suite as the callers a phone has, each in its domain, calling
+        // with its SELinux context attached (TXN_SECURITY_CTX is only set once a policy is
+        // loaded): a camera HAL, dumpstate, and VTS in su as on a userdebug device.
         suite(
             "binder-wire-enforcing",
             Format::Tap,
@@ -871,6 +888,34 @@ fn selinux_phase() -> Vec<GuestStep> {
                 "setool exec-as --uid {AID_CAMERASERVER} -- {SE_CAMERA_WIRE} conformance --role hal-client \
                  --service-pid $(pidof vendor.dmaheap-service)"
             ),
+        ),
+        suite(
+            "binder-wire-dumpstate",
+            Format::Tap,
+            &format!(
+                "setool exec-as --uid {AID_SHELL} -- {SE_DUMPSTATE_WIRE} conformance --role dumpstate \
+                 --service-pid $(pidof vendor.dmaheap-service)"
+            ),
+        ),
+        suite(
+            "binder-wire-vts",
+            Format::Tap,
+            &format!(
+                "setool exec-as --context u:r:su:s0 --uid 0 -- {SE_VTS_WIRE} conformance --role vts \
+                 --service-pid $(pidof vendor.dmaheap-service)"
+            ),
+        ),
+        // The HAL's VTS suite as a device runs it: root in su, the HAL enforcing.
+        suite(
+            "hal-vts-su",
+            Format::Libtest,
+            &format!("timeout 400 setool exec-as --context u:r:su:s0 --uid 0 -- {SE_VTS} --test-threads=1"),
+        ),
+        check(
+            "selinux",
+            "the HAL holds no more fds after the wire and VTS suites than before",
+            "before=$(cat /tmp/hal-fds-before); after=$(ls /proc/$(pidof vendor.dmaheap-service)/fd | wc -l); \
+             [ \"$after\" -le \"$before\" ] || { echo \"$before fds before, $after after\"; exit 1; }",
         ),
         // Delegated heaps (issue 18 item 1): the system heap's node, which the camera domain may
         // use, is handed over and allocates in the camera's process; a module heap's HAL-only

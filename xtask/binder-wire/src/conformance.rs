@@ -235,17 +235,34 @@ fn read_all(fd: &OwnedFd) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Who runs the suite, which decides the calls it may make under enforcing SELinux.
+/// Who runs the suite, which decides the calls it may make under enforcing SELinux. Each role is
+/// a caller a device has, run in that caller's domain by the enforcing phase of the test bed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Role {
-    /// Every test: root in a domain that may also dump the HAL, send it a shell command (which
-    /// calls back into us), register a binder of its own, switch to an app's uid and read the
-    /// service's /proc: each of those belongs to another domain on a device (dumpstate, shell,
-    /// a servicemanager client, zygote, init).
+    /// Every test, as root with no SELinux policy loaded (the test bed's permissive phase).
     All,
-    /// What a vendor HAL client (hal_camera_default, mediacodec) sends: every method, error
-    /// path and the meta transactions except DUMP and SHELL_COMMAND.
+    /// A vendor HAL client (hal_camera_default, mediacodec): every method, error path and meta
+    /// transaction except DUMP and SHELL_COMMAND, and a binder of its own registered with
+    /// servicemanager (as a camera provider registers itself).
     HalClient,
+    /// dumpstate during a bug report, after it has dropped root to the shell uid
+    /// (dumpstate.cpp DropRootUser): the interface token rules and meta transactions every
+    /// caller meets first, then DUMP, which `dump_hal` lets it send.
+    Dumpstate,
+    /// VTS on a userdebug device: root in the `su` domain, which is permissive there
+    /// (private/su.te), against the HAL in its enforcing domain, which may use su's fds and
+    /// call back into su there (public/domain.te, userdebug_or_eng): the token rules and meta
+    /// transactions, DUMP, SHELL_COMMAND with
+    /// its result receiver, and a child switched to an app's uid, which gets EX_SECURITY from
+    /// the HAL's own policy.
+    Vts,
+}
+
+impl Role {
+    /// The methods, error paths and meta transactions a HAL client sends.
+    fn calls_methods(self) -> bool {
+        matches!(self, Role::All | Role::HalClient)
+    }
 }
 
 /// Runs the suite against `service` on `device`; false when a test failed.
@@ -261,7 +278,7 @@ pub fn run(
     let every_role = role == Role::All;
     let mut tap = Tap::new();
     if !every_role {
-        println!("# role {role:?}: DUMP, SHELL_COMMAND, the uid-10123 child, the stability round trip and the fd count are left to --role all");
+        println!("# role {role:?}: the tests of the calls this caller makes on a device");
     }
     let mut endpoint = Endpoint::open(device)?;
     let mut found = None;
@@ -385,29 +402,24 @@ pub fn run(
             Ok(())
         },
     );
-    if every_role {
+    if matches!(role, Role::All | Role::Dumpstate | Role::Vts) {
         tap.test(
             "DUMP_TRANSACTION: an fd object, argc and String16 args; the dump is written to the fd (BBinder::onTransact)",
-            || {
-                let (read_end, write_end) = pipe()?;
-                let mut w = c.writer();
-                w.file_descriptor(write_end.as_fd()).i32(1).string16(Some("--verbose"));
-                let reply = expect_parcel(c.send(DUMP_TRANSACTION, &w)?)?;
-                ensure!(reply.data.is_empty(), "a dump reply has no payload, got {} bytes", reply.data.len());
-                drop(write_end);
-                let text = read_all(&read_end);
-                ensure!(
-                    text.contains(dmaheap_aidl::SERVICE_NAME),
-                    "dump output: {:?}",
-                    text.chars().take(200).collect::<String>()
-                );
-                Ok(())
-            },
+            || dump(&mut c),
         );
+    }
+    if matches!(role, Role::All | Role::Vts) {
         tap.test(
             "SHELL_COMMAND_TRANSACTION: 3 fds, args, shell callback and result receiver; answered NO_ERROR with INVALID_OPERATION sent to the result receiver (BBinder::onTransact, IResultReceiver::send)",
             || shell_command(&mut c),
         );
+        tap.test(
+            "a caller the policy does not list (uid 10123) gets EX_SECURITY with a message, nothing allocated (Status::writeToParcel, exception path)",
+            || security_exception(device, service, broken),
+        );
+    }
+    if !role.calls_methods() {
+        return Ok(tap.finish());
     }
 
     let page = page_size();
@@ -875,15 +887,11 @@ pub fn run(
             )
         },
     );
+    tap.test(
+        "a binder object is followed by its stability word (Parcel::finishFlattenBinder): a node registered with the service manager comes back with the stability it was sent with",
+        || stability_round_trip(&mut c, broken),
+    );
     if every_role {
-        tap.test(
-            "a caller the policy does not list (uid 10123) gets EX_SECURITY with a message, nothing allocated (Status::writeToParcel, exception path)",
-            || security_exception(device, service, broken),
-        );
-        tap.test(
-            "a binder object is followed by its stability word (Parcel::finishFlattenBinder): a node registered with the service manager comes back with the stability it was sent with",
-            || stability_round_trip(&mut c, broken),
-        );
         tap.test(
             "the service holds no more fds than before the suite",
             || {
@@ -917,6 +925,28 @@ fn read_resolution(r: &mut Reader<'_>) -> Result<(String, Vec<String>, String)> 
 /// the driver keys the node on them and hands them back untouched).
 const NODE_PTR: u64 = 0x7e57_0001;
 const NODE_COOKIE: u64 = 0x7e57_0002;
+
+fn dump(c: &mut Client) -> Result<()> {
+    let (read_end, write_end) = pipe()?;
+    let mut w = c.writer();
+    w.file_descriptor(write_end.as_fd())
+        .i32(1)
+        .string16(Some("--verbose"));
+    let reply = expect_parcel(c.send(DUMP_TRANSACTION, &w)?)?;
+    ensure!(
+        reply.data.is_empty(),
+        "a dump reply has no payload, got {} bytes",
+        reply.data.len()
+    );
+    drop(write_end);
+    let text = read_all(&read_end);
+    ensure!(
+        text.contains(dmaheap_aidl::SERVICE_NAME),
+        "dump output: {:?}",
+        text.chars().take(200).collect::<String>()
+    );
+    Ok(())
+}
 
 fn shell_command(c: &mut Client) -> Result<()> {
     let (_in_read, in_write) = pipe()?;
