@@ -785,6 +785,24 @@ fn selinux_setup() -> crate::selinux::Setup {
     }
 }
 
+/// How VTS runs on a userdebug device: root in su (`setool exec-as` arguments).
+const AS_VTS: &str = "--context u:r:su:s0 --uid 0";
+/// The HAL's open fds, as init counts them.
+const HAL_OPEN_FDS: &str = "ls /proc/$(pidof vendor.dmaheap-service)/fd | wc -l";
+
+/// The wire conformance suite in `role`, run from `program` with `setool exec-as` `exec_as`
+/// (uid and, where no file transition gives it, the SELinux context).
+fn wire_suite(name: &'static str, exec_as: &str, program: &str, role: &str) -> GuestStep {
+    suite(
+        name,
+        Format::Tap,
+        &format!(
+            "setool exec-as {exec_as} -- {program} conformance --role {role} \
+             --service-pid $(pidof vendor.dmaheap-service)"
+        ),
+    )
+}
+
 /// A probe request from `program` as `uid` (in the domain its label's transition gives it, or
 /// `context`), which must end as the probe's `--expect` says, with as many dma-bufs in the
 /// kernel's accounting afterwards as before (nothing allocated, nothing leaked).
@@ -876,46 +894,37 @@ fn selinux_phase() -> Vec<GuestStep> {
         check(
             "selinux",
             "the HAL's open fds counted before the wire and VTS suites",
-            "ls /proc/$(pidof vendor.dmaheap-service)/fd | wc -l > /tmp/hal-fds-before",
+            &format!("{HAL_OPEN_FDS} > /tmp/hal-fds-before"),
         ),
         // The wire conformance suite as the callers a phone has, each in its domain, calling
         // with its SELinux context attached (TXN_SECURITY_CTX is only set once a policy is
         // loaded): a camera HAL, dumpstate, and VTS in su as on a userdebug device.
-        suite(
+        wire_suite(
             "binder-wire-enforcing",
-            Format::Tap,
-            &format!(
-                "setool exec-as --uid {AID_CAMERASERVER} -- {SE_CAMERA_WIRE} conformance --role hal-client \
-                 --service-pid $(pidof vendor.dmaheap-service)"
-            ),
+            &format!("--uid {AID_CAMERASERVER}"),
+            SE_CAMERA_WIRE,
+            "hal-client",
         ),
-        suite(
+        wire_suite(
             "binder-wire-dumpstate",
-            Format::Tap,
-            &format!(
-                "setool exec-as --uid {AID_SHELL} -- {SE_DUMPSTATE_WIRE} conformance --role dumpstate \
-                 --service-pid $(pidof vendor.dmaheap-service)"
-            ),
+            &format!("--uid {AID_SHELL}"),
+            SE_DUMPSTATE_WIRE,
+            "dumpstate",
         ),
-        suite(
-            "binder-wire-vts",
-            Format::Tap,
-            &format!(
-                "setool exec-as --context u:r:su:s0 --uid 0 -- {SE_VTS_WIRE} conformance --role vts \
-                 --service-pid $(pidof vendor.dmaheap-service)"
-            ),
-        ),
+        wire_suite("binder-wire-vts", AS_VTS, SE_VTS_WIRE, "vts"),
         // The HAL's VTS suite as a device runs it: root in su, the HAL enforcing.
         suite(
             "hal-vts-su",
             Format::Libtest,
-            &format!("timeout 400 setool exec-as --context u:r:su:s0 --uid 0 -- {SE_VTS} --test-threads=1"),
+            &format!("timeout 400 setool exec-as {AS_VTS} -- {SE_VTS} --test-threads=1"),
         ),
         check(
             "selinux",
             "the HAL holds no more fds after the wire and VTS suites than before",
-            "before=$(cat /tmp/hal-fds-before); after=$(ls /proc/$(pidof vendor.dmaheap-service)/fd | wc -l); \
-             [ \"$after\" -le \"$before\" ] || { echo \"$before fds before, $after after\"; exit 1; }",
+            &format!(
+                "before=$(cat /tmp/hal-fds-before); after=$({HAL_OPEN_FDS}); \
+                 [ \"$after\" -le \"$before\" ] || {{ echo \"$before fds before, $after after\"; exit 1; }}"
+            ),
         ),
         // Delegated heaps (issue 18 item 1): the system heap's node, which the camera domain may
         // use, is handed over and allocates in the camera's process; a module heap's HAL-only

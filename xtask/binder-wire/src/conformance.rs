@@ -252,9 +252,8 @@ pub enum Role {
     /// VTS on a userdebug device: root in the `su` domain, which is permissive there
     /// (private/su.te), against the HAL in its enforcing domain, which may use su's fds and
     /// call back into su there (public/domain.te, userdebug_or_eng): the token rules and meta
-    /// transactions, DUMP, SHELL_COMMAND with
-    /// its result receiver, and a child switched to an app's uid, which gets EX_SECURITY from
-    /// the HAL's own policy.
+    /// transactions, DUMP, SHELL_COMMAND with its result receiver, and a child switched to an
+    /// app's uid, which gets EX_SECURITY from the HAL's own policy.
     Vts,
 }
 
