@@ -161,13 +161,19 @@ pub fn describe(usage: u64) -> String {
             rest &= !bit;
         }
     }
-    if rest != 0 {
-        parts.push(format!("{rest:#x}"));
+    join_flag_names(parts, rest)
+}
+
+/// `names|…|0x<rest>` as BufferUsage and ION flags are written in messages and `dump`: the named
+/// flags, then the unnamed bits in hex, `0` when there are none.
+pub fn join_flag_names(mut names: Vec<String>, unnamed_bits: u64) -> String {
+    if unnamed_bits != 0 {
+        names.push(format!("{unnamed_bits:#x}"));
     }
-    if parts.is_empty() {
+    if names.is_empty() {
         "0".to_owned()
     } else {
-        parts.join("|")
+        names.join("|")
     }
 }
 

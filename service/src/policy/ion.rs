@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use dmaheap_aidl::consts::{ION_FLAG_CACHED, ION_FLAG_CACHED_NEEDS_SYNC};
+use dmaheap_aidl::usage;
 use toml::Spanned;
 
 use super::file::{IonFile, OneOrMany, UsageSpec};
@@ -289,14 +290,7 @@ impl Policy {
                 rest &= !value;
             }
         }
-        if rest != 0 {
-            parts.push(format!("{rest:#x}"));
-        }
-        if parts.is_empty() {
-            "0".to_owned()
-        } else {
-            parts.join("|")
-        }
+        usage::join_flag_names(parts, rest.into())
     }
 
     /// An `[[ion]]` entry's flag conditions as `dump` shows them: `flags_all=ION_FLAG_SECURE|
