@@ -1125,10 +1125,8 @@ pub fn demo_plan(arch: Arch) -> Plan {
     steps.push(show(
         "echo; echo 'allocator HAL counters:'; dmaheapctl stats",
     ));
-    steps.extend(libdmaheap_checks()); // TEMP
     let mut programs = binder_programs();
     programs.extend(hal_programs());
-    programs.extend(libdmaheap_programs()); // TEMP
     stack_plan(
         "demo",
         arch,
