@@ -1,8 +1,8 @@
 //! Allocation latency through the HAL against a direct `DMA_HEAP_IOCTL_ALLOC` on the same heap,
 //! p50/p99 per size, with the ratios side by side; and the delegated path (version 2), where the
 //! service hands the heap over once and each buffer is what libdmaheap's in-process path does:
-//! one `DMA_HEAP_IOCTL_ALLOC` on the delegated node, and one `DMA_BUF_SET_NAME` when the caller
-//! gave a debug name. Not a test: it prints numbers for people.
+//! one `DMA_HEAP_IOCTL_ALLOC` on the delegated node and one `DMA_BUF_SET_NAME`, each timed
+//! alone too. Not a test: it prints numbers for people.
 
 use std::time::{Duration, Instant};
 
@@ -176,7 +176,7 @@ fn main() -> Result<()> {
     }
     if delegated_4k.is_some() {
         println!(
-            "deleg: the delegated node without a name, named: with a debug name; both x against \
+            "deleg: the ioctl on the delegated node alone, named: with libdmaheap's name; both x against \
              the direct ioctl measured in turn with them, not the direct column (which alternates \
              with HAL calls)"
         );
@@ -186,8 +186,8 @@ fn main() -> Result<()> {
             let ratio = runs.unnamed_ratio();
             println!(
                 "delegated path at 4 KiB, interleaved with the direct ioctl: p50 {:.1}us against \
-                 {:.1}us, {ratio:.2}x ({} the 1.10x target); with a debug name (one more ioctl, \
-                 DMA_BUF_SET_NAME) {:.1}us, {:.2}x",
+                 {:.1}us, {ratio:.2}x ({} the 1.10x target); named as libdmaheap names it (one \
+                 more ioctl, DMA_BUF_SET_NAME) {:.1}us, {:.2}x",
                 runs.unnamed_p50(),
                 runs.direct_p50(),
                 if ratio <= 1.10 { "within" } else { "above" },
@@ -247,8 +247,8 @@ enum Delegated {
 
 /// Sorted times of the three ways to get a buffer in-process, measured in turn in one loop so
 /// that the emulator's state (a binder call before flushes TCG's software TLB) weighs on each
-/// alike: the direct ioctl on a node the caller opened, the delegated node without a name,
-/// and the delegated node with the debug name libdmaheap sets.
+/// alike: the direct ioctl on a node the caller opened, the ioctl on the delegated node, and
+/// that ioctl with the name libdmaheap sets.
 #[derive(Clone)]
 struct DelegatedRuns {
     direct: Vec<Duration>,

@@ -60,13 +60,6 @@ pub fn sanitize(raw: &str, max_bytes: usize) -> String {
         .collect()
 }
 
-/// Whether [`buffer_label`] would say nothing the kernel does not show already: every dma-buf
-/// heap exports its buffers under the heap's name (`exp_name` in fdinfo, the exporter column
-/// of `dmabuf_dump`), which is the whole label of a single buffer without a debug name.
-pub fn label_repeats_exporter(name: &str, batch_index: Option<u32>) -> bool {
-    name.is_empty() && batch_index.is_none()
-}
-
 /// The dma-buf name, within the [`KERNEL_NAME_BYTES`] the kernel keeps: the sanitised debug
 /// `name` first, cut at a character boundary, then `#<batch index>` and `@<heap>` as long as
 /// each fits whole. An empty name becomes the heap's name (without the `@<heap>` again).
@@ -88,18 +81,4 @@ pub fn buffer_label(name: &str, heap: &str, batch_index: Option<u32>) -> String 
         label.push_str(&suffix);
     }
     label
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_single_unnamed_buffer_is_left_to_its_exporter_name() {
-        assert!(label_repeats_exporter("", None));
-        assert_eq!(buffer_label("", "system", None), "system");
-        assert!(!label_repeats_exporter("", Some(0)));
-        assert_eq!(buffer_label("", "system", Some(0)), "system#0");
-        assert!(!label_repeats_exporter("codec", None));
-    }
 }

@@ -230,15 +230,12 @@ fn allocate_locally(d: &Delegated, request: &Request<'_>, len: u64) -> Result<Ve
     for index in 0..count {
         let buf = d.heap.allocate_with_flags(len, d.heap_flags)?;
         let batch_index = request.count.map(|_| index as u32);
-        // A name is a debugging aid: a buffer that cannot be named is still handed out, and
-        // one whose label would only repeat the exporter's name is not named at all.
-        if !dmabuf::name::label_repeats_exporter(&name, batch_index) {
-            let _ = buf.set_name(&dmabuf::name::buffer_label(
-                &name,
-                d.heap.name(),
-                batch_index,
-            ));
-        }
+        // A name is a debugging aid: a buffer that cannot be named is still handed out.
+        let _ = buf.set_name(&dmabuf::name::buffer_label(
+            &name,
+            d.heap.name(),
+            batch_index,
+        ));
         fds.push(buf.into_fd());
     }
     Ok(fds)
