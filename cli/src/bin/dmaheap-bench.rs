@@ -147,19 +147,22 @@ fn main() -> Result<()> {
             worst_large = worst_large.max(r50);
             worst_batch_large = worst_batch_large.max(rb50);
         }
-        let (deleg50, deleg_x, named_x) = match &delegated {
+        let (deleg50, deleg_x, named_x) = match delegated {
             Delegated::Runs(runs) => {
-                let p50 = runs.unnamed_p50();
-                if size == 4 << 10 {
-                    delegated_4k = Some(runs.clone());
-                }
-                (
-                    format!("{p50:.1}us"),
+                let columns = (
+                    format!("{:.1}us", runs.unnamed_p50()),
                     format!("{:.2}x", runs.unnamed_ratio()),
                     format!("{:.2}x", runs.named_ratio()),
-                )
+                );
+                if size == 4 << 10 {
+                    delegated_4k = Some(runs);
+                }
+                columns
             }
-            Delegated::Not(_) => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
+            Delegated::Not(why) => {
+                not_delegated = Some(why);
+                ("-".to_owned(), "-".to_owned(), "-".to_owned())
+            }
         };
         println!(
             "{label:>8} {:>10.1}us {:>10.1}us {:>10.1}us {:>10.1}us {r50:>8.2}x {r99:>8.2}x {:>+11.1}us {:>12.1}us {rb50:>8.2}x {deleg50:>12} {deleg_x:>9} {named_x:>9}",
@@ -170,9 +173,6 @@ fn main() -> Result<()> {
             us(h50) - us(d50),
             us(b50)
         );
-        if let Delegated::Not(why) = delegated {
-            not_delegated = Some(why);
-        }
     }
     if delegated_4k.is_some() {
         println!(
@@ -249,7 +249,6 @@ enum Delegated {
 /// that the emulator's state (a binder call before flushes TCG's software TLB) weighs on each
 /// alike: the direct ioctl on a node the caller opened, the ioctl on the delegated node, and
 /// that ioctl with the name libdmaheap sets.
-#[derive(Clone)]
 struct DelegatedRuns {
     direct: Vec<Duration>,
     unnamed: Vec<Duration>,
